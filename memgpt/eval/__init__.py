@@ -1,0 +1,1 @@
+"""memgpt.eval — see DESIGN.md §2."""

@@ -1,0 +1,1 @@
+"""memgpt.export — see DESIGN.md §2."""

@@ -1,0 +1,1 @@
+"""memgpt.tasks — see DESIGN.md §2."""
