@@ -1,0 +1,324 @@
+"""The MemGPT backbone: a Llama-style decoder whose attention can also read a key/value memory.
+
+Read top to bottom: norms and rotary helpers, memory attention, attention, MLP, block, model.
+
+Architecture (Llama / SmolLM2): RMSNorm pre-norm blocks, rotary positions in the half-split
+("rotate_half") layout, grouped-query attention, SwiGLU MLP, tied input/output embeddings.
+
+Memory (DESIGN.md §4). In the layers listed in ``config.memory.layers`` every query head also
+attends, in a separate softmax, over
+  * learned memory slots (a per-layer key/value parameter matrix — ``Y = WX + M·softmax(MᵀX)``),
+  * the top-k entries of an external bank retrieved by similarity (Memorizing Transformers,
+    Wu et al. 2022, https://arxiv.org/abs/2203.08913),
+and adds the result through a per-head zero-initialised tanh gate (as in LLaMA-Adapter,
+Zhang et al. 2023, https://arxiv.org/abs/2303.16199). With the gate closed the output is exactly
+the pretrained model's. Memory keys and queries are pre-rotary: a memory has no position.
+
+State is explicit: the KV cache and the memory bank go in as tensors and the new cache comes out;
+nothing is stored on modules during ``forward``.
+
+Shape legend:
+    B batch, T new tokens, P cached tokens, S = P + T, D d_model, V vocab, F ffn width,
+    H query heads, G KV heads, R = H // G, E head width, M learned slots, N bank entries,
+    K retrieved entries per query, L number of memory layers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from memgpt.config import ModelConfig
+from memgpt.retrieval import gather_groups, topk_search
+
+KVCache = tuple[tuple[torch.Tensor, torch.Tensor], ...]  # per layer: (k [B,G,S,E], v [B,G,S,E])
+
+
+@dataclass(frozen=True)
+class MemoryState:
+    """An external memory bank as plain tensors (one slice per memory layer, in layer order).
+
+    Attributes:
+        keys: [L, N, G, E] pre-rotary keys.
+        values: [L, N, G, E].
+    """
+
+    keys: torch.Tensor
+    values: torch.Tensor
+
+
+@dataclass
+class ModelOutput:
+    """What ``MemGPT.forward`` returns.
+
+    Attributes:
+        logits: [B, T', V] where T' = T, or ``num_logits`` last positions when asked.
+        past_key_values: the cache including this call's tokens.
+        hidden_states: input of every layer then the final normed output (n_layers + 1 tensors,
+            each [B, T, D]) when ``output_hidden_states``; else None.
+        memory_indices: per memory layer, bank indices retrieved [B, H, T, K] when a bank was
+            given; else None.
+    """
+
+    logits: torch.Tensor
+    past_key_values: KVCache
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+    memory_indices: tuple[torch.Tensor, ...] | None = None
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        xf = x.float()
+        xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight * xf.to(x.dtype)
+
+
+def rotary_tables(inv_freq: torch.Tensor, positions: torch.Tensor, dtype: torch.dtype):
+    """cos/sin tables [B, 1, T, E] for positions [B, T]."""
+    freqs = positions.float().unsqueeze(-1) * inv_freq  # [B, T, E/2]
+    emb = torch.cat([freqs, freqs], dim=-1)  # [B, T, E] half-split layout
+    return emb.cos().to(dtype).unsqueeze(1), emb.sin().to(dtype).unsqueeze(1)
+
+
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate [B, heads, T, E] by position (RoFormer, Su et al. 2021), half-split layout."""
+    half = x.shape[-1] // 2
+    rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
+    return x * cos + rotated * sin
+
+
+class MemoryAttention(nn.Module):
+    """Reads learned slots and retrieved bank entries; its output enters through a closed gate."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        c, m = config, config.memory
+        self.n_groups, self.top_k = c.n_groups, m.top_k
+        self.similarity, self.chunk_size = m.similarity, m.chunk_size
+        self.scale = 1.0 / math.sqrt(c.head_dim)
+        self.slot_keys = nn.Parameter(torch.randn(c.n_kv_heads, m.num_slots, c.head_dim) * 0.02)
+        self.slot_values = nn.Parameter(torch.randn(c.n_kv_heads, m.num_slots, c.head_dim) * 0.02)
+        self.gate = nn.Parameter(torch.zeros(c.n_heads))  # tanh(0) = 0: closed
+
+    def forward(
+        self, q: torch.Tensor, bank: tuple[torch.Tensor, torch.Tensor] | None
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Memory read for pre-rotary queries.
+
+        Args:
+            q: [B, H, T, E] pre-rotary queries.
+            bank: (keys [N, G, E], values [N, G, E]) or None.
+
+        Returns:
+            (gated output [B, H, T, E] or None when there is nothing to read,
+             retrieved indices [B, H, T, K] or None when no bank was given).
+        """
+        b, h, t, e = q.shape
+        logits, values, indices = [], [], None
+        if self.slot_keys.shape[1]:
+            sk = self.slot_keys.repeat_interleave(self.n_groups, 0)  # [H, M, E]
+            sv = self.slot_values.repeat_interleave(self.n_groups, 0)
+            logits.append(torch.einsum("bhte,hme->bhtm", q, sk.to(q.dtype)) * self.scale)
+            values.append(sv.to(q.dtype).view(1, h, 1, -1, e).expand(b, h, t, -1, e))
+        if bank is not None and bank[0].shape[0]:
+            g = h // self.n_groups
+            qg = q.view(b, g, self.n_groups, t, e).transpose(0, 1).reshape(g, -1, e)  # [G, Q, E]
+            _, idx = topk_search(qg, bank[0].transpose(0, 1), self.top_k,
+                                 similarity=self.similarity, chunk_size=self.chunk_size)
+            k = idx.shape[-1]
+            rk = gather_groups(bank[0].transpose(0, 1).to(q.dtype), idx)  # [G, Q, K, E]
+            rv = gather_groups(bank[1].transpose(0, 1).to(q.dtype), idx)
+            to_bhtk = (lambda x: x.view(g, b, self.n_groups, t, k, *x.shape[3:])
+                       .transpose(0, 1).reshape(b, h, t, k, *x.shape[3:]))
+            rk, rv, indices = to_bhtk(rk), to_bhtk(rv), to_bhtk(idx)
+            logits.append((q.unsqueeze(3) * rk).sum(-1) * self.scale)  # [B, H, T, K]
+            values.append(rv)
+        if not logits:
+            return None, indices
+        probs = torch.cat(logits, -1).float().softmax(-1).to(q.dtype)  # [B, H, T, M+K]
+        out = (probs.unsqueeze(-1) * torch.cat(values, 3)).sum(3)  # [B, H, T, E]
+        return torch.tanh(self.gate).to(q.dtype).view(1, h, 1, 1) * out, indices
+
+
+class Attention(nn.Module):
+    def __init__(self, config: ModelConfig, *, has_memory: bool) -> None:
+        super().__init__()
+        c = config
+        self.n_heads, self.n_kv_heads, self.head_dim = c.n_heads, c.n_kv_heads, c.head_dim
+        self.q_proj = nn.Linear(c.d_model, c.n_heads * c.head_dim, bias=False)
+        self.k_proj = nn.Linear(c.d_model, c.n_kv_heads * c.head_dim, bias=False)
+        self.v_proj = nn.Linear(c.d_model, c.n_kv_heads * c.head_dim, bias=False)
+        self.o_proj = nn.Linear(c.n_heads * c.head_dim, c.d_model, bias=False)
+        self.memory = MemoryAttention(c) if has_memory else None
+
+    def forward(self, x, cos, sin, mask, past, bank):
+        """x [B, T, D]; mask bool [B, 1, T, S] or None (causal); past (k, v) or None.
+
+        Returns (out [B, T, D], (k, v) [B, G, S, E], memory indices or None).
+        """
+        b, t, _ = x.shape
+        q = self.q_proj(x).view(b, t, self.n_heads, self.head_dim).transpose(1, 2)  # [B,H,T,E]
+        k = self.k_proj(x).view(b, t, self.n_kv_heads, self.head_dim).transpose(1, 2)  # [B,G,T,E]
+        v = self.v_proj(x).view(b, t, self.n_kv_heads, self.head_dim).transpose(1, 2)
+        q_raw = q
+        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        if past is not None:
+            k, v = torch.cat([past[0], k], 2), torch.cat([past[1], v], 2)  # [B, G, S, E]
+        r = self.n_heads // self.n_kv_heads
+        kk, vv = k.repeat_interleave(r, 1), v.repeat_interleave(r, 1)  # [B, H, S, E]
+        causal = mask is None and t > 1
+        o = F.scaled_dot_product_attention(q, kk, vv, attn_mask=mask, is_causal=causal)
+        indices = None
+        if self.memory is not None:
+            mem, indices = self.memory(q_raw, bank)
+            if mem is not None:
+                o = o + mem
+        out = self.o_proj(o.transpose(1, 2).reshape(b, t, self.n_heads * self.head_dim))
+        return out, (k, v), indices
+
+
+class MLP(nn.Module):
+    """SwiGLU (Shazeer 2020): down(silu(gate(x)) * up(x))."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.gate_proj = nn.Linear(config.d_model, config.ffn_dim, bias=False)
+        self.up_proj = nn.Linear(config.d_model, config.ffn_dim, bias=False)
+        self.down_proj = nn.Linear(config.ffn_dim, config.d_model, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+class Block(nn.Module):
+    def __init__(self, config: ModelConfig, *, has_memory: bool) -> None:
+        super().__init__()
+        self.attn_norm = RMSNorm(config.d_model, config.norm_eps)
+        self.attn = Attention(config, has_memory=has_memory)
+        self.mlp_norm = RMSNorm(config.d_model, config.norm_eps)
+        self.mlp = MLP(config)
+
+    def forward(self, x, cos, sin, mask, past, bank):
+        a, kv, indices = self.attn(self.attn_norm(x), cos, sin, mask, past, bank)
+        x = x + a
+        return x + self.mlp(self.mlp_norm(x)), kv, indices
+
+
+class MemGPT(nn.Module):
+    """Decoder-only memory-augmented GPT. See the module docstring."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.embed = nn.Embedding(config.vocab_size, config.d_model)
+        mem = set(config.memory.layers)
+        self.layers = nn.ModuleList(
+            Block(config, has_memory=i in mem) for i in range(config.n_layers))
+        self.norm = RMSNorm(config.d_model, config.norm_eps)
+        self.lm_head = None
+        if not config.tie_embeddings:
+            self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
+        e = config.head_dim
+        inv_freq = 1.0 / (config.rope_theta ** (torch.arange(0, e, 2, dtype=torch.float32) / e))
+        self.register_buffer("inv_freq", inv_freq, persistent=False)
+        self.apply(self._init_weights)
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, std=0.02)
+
+    def output_weight(self) -> torch.Tensor:
+        """The [V, D] matrix that maps the final hidden state to logits."""
+        return self.embed.weight if self.lm_head is None else self.lm_head.weight
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        *,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        past_key_values: KVCache | None = None,
+        memory: MemoryState | None = None,
+        output_hidden_states: bool = False,
+        num_logits: int | None = None,
+    ) -> ModelOutput:
+        """Run the decoder on new tokens.
+
+        Args:
+            input_ids: [B, T] token ids.
+            attention_mask: [B, S] 1 for real tokens, 0 for (left) padding, covering the cached
+                and the new tokens; None means all real.
+            position_ids: [B, T]; default: continue from the cache (or from the mask's count of
+                real tokens when a mask is given).
+            past_key_values: cache from the previous call, or None.
+            memory: external memory bank tensors, or None (learned slots are still read).
+            output_hidden_states: also return every layer's input and the final hidden state.
+            num_logits: compute logits only for the last ``num_logits`` positions (prefill).
+
+        Returns:
+            ModelOutput.
+        """
+        b, t = input_ids.shape
+        p = 0 if past_key_values is None else past_key_values[0][0].shape[2]
+        if position_ids is None:
+            if attention_mask is None:
+                position_ids = torch.arange(p, p + t, device=input_ids.device).expand(b, t)
+            else:
+                position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)[:, p:]
+        mask = self._mask(attention_mask, b, t, p, input_ids.device)
+        x = self.embed(input_ids)  # [B, T, D]
+        cos, sin = rotary_tables(self.inv_freq, position_ids, x.dtype)
+        hidden, caches, indices = [], [], []
+        mem_slot = {layer: j for j, layer in enumerate(self.config.memory.layers)}
+        for i, block in enumerate(self.layers):
+            if output_hidden_states:
+                hidden.append(x)
+            past = None if past_key_values is None else past_key_values[i]
+            bank = None
+            if memory is not None and i in mem_slot:
+                bank = (memory.keys[mem_slot[i]], memory.values[mem_slot[i]])
+            x, kv, idx = block(x, cos, sin, mask, past, bank)
+            caches.append(kv)
+            if idx is not None:
+                indices.append(idx)
+        x = self.norm(x)
+        if output_hidden_states:
+            hidden.append(x)
+        if num_logits is not None:
+            x = x[:, -num_logits:]
+        logits = F.linear(x, self.output_weight())  # [B, T', V]
+        return ModelOutput(
+            logits=logits,
+            past_key_values=tuple(caches),
+            hidden_states=tuple(hidden) if output_hidden_states else None,
+            memory_indices=tuple(indices) if memory is not None else None,
+        )
+
+    @staticmethod
+    def _mask(attention_mask, b: int, t: int, p: int, device) -> torch.Tensor | None:
+        """Boolean [B, 1, T, S] mask, or None when plain causal attention is exact."""
+        if attention_mask is None:
+            if p == 0 or t == 1:
+                return None  # is_causal (T>1, no cache) or a single query that sees everything
+            keys = torch.ones(b, p + t, dtype=torch.bool, device=device)
+        else:
+            keys = attention_mask.bool()
+        s = keys.shape[1]
+        q_pos = torch.arange(s - t, s, device=device).view(t, 1)
+        causal = torch.arange(s, device=device).view(1, s) <= q_pos  # [T, S]
+        mask = causal & keys.view(b, 1, 1, s)
+        # A padding query that sees no real key would give NaN; let every query see itself.
+        return mask | (torch.arange(s, device=device).view(1, s) == q_pos)
+
+    def num_parameters(self, *, trainable_only: bool = False) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
