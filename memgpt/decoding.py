@@ -88,19 +88,25 @@ class TextWatcher:
     def __init__(self, decode: Callable[[list[int]], str], stop_strings: tuple[str, ...],
                  on_text: Callable[[str], None] | None) -> None:
         self.decode, self.stop_strings, self.on_text = decode, stop_strings, on_text
-        self.sent = 0
+        self.sent, self.stopped = 0, False
 
     def update(self, ids: list[int]) -> int | None:
-        """Stream new text; return a token count to cut at when a stop string appeared."""
+        """Stream new text; return a token count to cut at when a stop string appeared.
+
+        When the stop string starts inside a token, all ids are kept (their text holds the stop)
+        and callers trim the text with ``cut_at_stop``.
+        """
         text = self.decode(ids)
-        for s in self.stop_strings:
-            if s in text:
-                keep = text[: text.index(s)]
-                cut = len(ids) - 1  # the longest prefix of ids whose text stays before the stop
-                while cut > 0 and not keep.startswith(self.decode(ids[:cut])):
-                    cut -= 1
-                self._emit(keep)
-                return cut
+        keep = cut_at_stop(text, self.stop_strings)
+        if len(keep) < len(text):
+            cut = 0
+            while cut < len(ids) and len(self.decode(ids[:cut])) < len(keep):
+                cut += 1
+            if self.decode(ids[:cut]) != keep:  # the stop starts inside a token: keep them all
+                cut = len(ids)
+            self.stopped = True
+            self._emit(keep)
+            return cut
         if self.stop_strings:  # hold back a tail that could still become a stop string
             hold = max(len(s) for s in self.stop_strings) - 1
             text = text[: max(self.sent, len(text) - hold)]
@@ -114,7 +120,14 @@ class TextWatcher:
         self.sent = max(self.sent, len(text))
 
     def flush(self, ids: list[int]) -> None:
-        self._emit(self.decode(ids))
+        if not self.stopped:
+            self._emit(cut_at_stop(self.decode(ids), self.stop_strings))
+
+
+def cut_at_stop(text: str, stop_strings: tuple[str, ...]) -> str:
+    """``text`` up to the earliest occurrence of any stop string (all of it when none occurs)."""
+    ends = [text.index(s) for s in stop_strings if s and s in text]
+    return text[: min(ends)] if ends else text
 
 
 def process_logits(logits: np.ndarray, history: list[list[int]], cfg: GenerationConfig,

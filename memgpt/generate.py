@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from memgpt.decoding import GenerationConfig, decode
+from memgpt.decoding import GenerationConfig, cut_at_stop, decode
 from memgpt.model import KVCache, MemGPT, MemoryState
 
 
@@ -111,7 +111,7 @@ def generate_batch(
         raise ValueError(f"prompt plus max_new_tokens exceeds the model's {limit} positions")
     new = decode(TorchStepper(model, memory=memory), ids, cfg,
                  detokenize=tokenizer.decode, on_text=on_text)
-    return [tokenizer.decode(n) for n in new]
+    return [cut_at_stop(tokenizer.decode(n), cfg.stop_strings) for n in new]
 
 
 def generate(

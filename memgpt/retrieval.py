@@ -46,17 +46,18 @@ def topk_search(
         return empty, empty.long()
     if similarity == "cosine":
         queries = F.normalize(queries.float(), dim=-1)
-        keys = F.normalize(keys.float(), dim=-1)
     best_s = best_i = None
     for start in range(0, n, chunk_size):
         chunk = keys[:, start:start + chunk_size].to(queries.dtype)  # [G, n, E]
+        if similarity == "cosine":  # per chunk: never a normalized copy of the whole bank
+            chunk = F.normalize(chunk, dim=-1)
         s = torch.bmm(queries, chunk.transpose(1, 2))  # [G, Q, n]
         if similarity == "l2":
             s = 2 * s - chunk.pow(2).sum(-1).unsqueeze(1)
         s, i = s.topk(min(k, s.shape[-1]), dim=-1)
         i = i + start
         if best_s is not None:
-            s, j = torch.cat([best_s, s], -1).topk(k, dim=-1)
+            s, j = torch.cat([best_s, s], -1).topk(min(k, best_s.shape[-1] + s.shape[-1]), dim=-1)
             i = torch.cat([best_i, i], -1).gather(-1, j)
         best_s, best_i = s, i
     if similarity == "l2":  # turn the ranking score back into -|q-k|^2

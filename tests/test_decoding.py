@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from memgpt.decoding import GenerationConfig, TextWatcher, decode, process_logits
+from memgpt.decoding import GenerationConfig, TextWatcher, cut_at_stop, decode, process_logits
 
 V = 10
 
@@ -58,6 +58,21 @@ def test_stop_strings_cut_and_streaming_matches_result():
     out = decode(ChainStepper(), [[2]], cfg, detokenize=detok, on_text=pieces.append)
     assert detok(out[0]) == "de"
     assert "".join(pieces) == "de"
+
+
+def test_stop_string_inside_a_token_keeps_the_text_before_it():
+    """A stop string can start in the middle of a multi-character token: text is cut, not lost."""
+    two = lambda ids: "".join(detok([i]) * 2 for i in ids)  # each token decodes to two letters
+    pieces = []
+    cfg = GenerationConfig(max_new_tokens=8, stop_strings=("ef",))  # "dd ee ff": stop starts in ee
+    out = decode(ChainStepper(), [[2]], cfg, detokenize=two, on_text=pieces.append)
+    assert cut_at_stop(two(out[0]), cfg.stop_strings) == "dde"
+    assert "".join(pieces) == "dde"
+
+
+def test_cut_at_stop_takes_the_earliest():
+    assert cut_at_stop("abcdef", ("de", "bc")) == "a"
+    assert cut_at_stop("abc", ()) == "abc"
 
 
 def test_streaming_concatenation_equals_final_text():

@@ -1,0 +1,249 @@
+"""Checkpoint folders: save, and load a model or tokenizer from a name or a path.
+
+Our checkpoint folder holds ``config.json`` (:meth:`ModelConfig.to_json`), ``model.safetensors``
+and ``tokenizer.json``; every file is written atomically. Only safetensors and JSON are ever read
+(never pickles).
+
+``load_model`` / ``load_tokenizer`` resolve ``name_or_path`` in this order:
+
+* ``"smollm2-135m"``: the pretrained SmolLM2-135M-Instruct, fetched once (:func:`fetch_smollm2`);
+* any other preset name (``"tiny"``, ...): seeded random initialisation (``torch.manual_seed(0)``);
+* a ``.gguf`` file: llama.cpp's format (:func:`memgpt.weights.load_gguf`);
+* a folder whose ``config.json`` has ``d_model``: our checkpoint;
+* a folder whose ``config.json`` has ``hidden_size``: a Hugging Face Llama folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from memgpt.config import PRESETS, ModelConfig, get_preset
+from memgpt.model import MemGPT
+from memgpt.tokenizer import Tokenizer, _atomic_write_text, _publish, build_test_tokenizer
+from memgpt.weights import fetch_smollm2, load_gguf, load_hf_folder
+
+log = logging.getLogger(__name__)
+
+DEFAULT = "smollm2-135m"
+MEMORY_KEY = ".attn.memory."
+
+
+# ---------------------------------------------------------------------- saving
+def write_checkpoint(folder: str | os.PathLike, config: ModelConfig,
+                     state: dict[str, torch.Tensor], tokenizer: Tokenizer, *,
+                     extra: dict[str, Any] | None = None) -> Path:
+    """Write a checkpoint folder from parts; ``extra`` maps file names to JSON objects (written
+    last, so a provenance file can mark the folder complete)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    _atomic_write_text(folder / "config.json", config.to_json() + "\n")
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".model.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata={"format": "pt"})
+        _publish(tmp, folder / "model.safetensors")
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    tokenizer.save(folder / "tokenizer.json")
+    for name, obj in (extra or {}).items():
+        _atomic_write_text(folder / name, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    return folder
+
+
+def save_checkpoint(model: MemGPT, tokenizer: Tokenizer, path: str | os.PathLike) -> Path:
+    """Save ``model`` (all parameters, memory included) and ``tokenizer`` to folder ``path``."""
+    if tokenizer.vocab_size > model.config.vocab_size:
+        raise ValueError(f"tokenizer has {tokenizer.vocab_size} tokens but the model only "
+                         f"{model.config.vocab_size}")
+    return write_checkpoint(path, model.config, model.state_dict(), tokenizer)
+
+
+# ---------------------------------------------------------------------- resolution
+def _resolve(name_or_path: str | os.PathLike, *, fetch: bool = True) -> tuple[str, Any]:
+    """(kind, target): kind is 'preset', 'ours', 'gguf' or 'hf'."""
+    name = str(name_or_path)
+    if name == DEFAULT and fetch:
+        return "ours", fetch_smollm2()
+    if name in PRESETS:
+        return "preset", name
+    path = Path(name).expanduser()
+    if path.is_file() and path.suffix.lower() == ".gguf":
+        return "gguf", path
+    if path.is_dir():
+        cfg = path / "config.json"
+        if not cfg.is_file():
+            raise FileNotFoundError(f"no config.json in {path}")
+        try:
+            keys = json.loads(cfg.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise ValueError(f"malformed {cfg}: {e}") from None
+        if isinstance(keys, dict) and "d_model" in keys:
+            return "ours", path
+        if isinstance(keys, dict) and "hidden_size" in keys:
+            return "hf", path
+        raise ValueError(f"{cfg} is neither a memgpt config (d_model) nor a Hugging Face one "
+                         "(hidden_size)")
+    if path.exists():
+        raise ValueError(f"cannot load {path}: expected a .gguf file or a checkpoint folder")
+    raise FileNotFoundError(f"no such weights: {name} (expected a preset name "
+                            f"({', '.join(PRESETS)}), a .gguf file or a checkpoint folder)")
+
+
+def _read_config(folder: Path) -> ModelConfig:
+    try:
+        return ModelConfig.from_json((folder / "config.json").read_text())
+    except (OSError, ValueError, TypeError) as e:
+        raise ValueError(f"malformed {folder / 'config.json'}: {e}") from None
+
+
+def _read_ours(folder: Path) -> tuple[ModelConfig, dict[str, torch.Tensor]]:
+    config = _read_config(folder)
+    weights = folder / "model.safetensors"
+    if not weights.is_file():
+        raise FileNotFoundError(f"no model.safetensors in {folder}")
+    try:
+        return config, load_file(str(weights))
+    except Exception as e:  # safetensors raises its own error types
+        raise ValueError(f"cannot read {weights}: {e}") from None
+
+
+def _config_and_state(kind: str, target: Any) -> tuple[ModelConfig, dict[str, torch.Tensor]]:
+    if kind == "ours":
+        return _read_ours(target)
+    if kind == "gguf":
+        return load_gguf(target)[:2]
+    if kind == "hf":
+        return load_hf_folder(target)[:2]
+    raise ValueError(f"preset {target!r} has no stored weights")
+
+
+# ---------------------------------------------------------------------- loading
+def _build(config: ModelConfig) -> MemGPT:
+    """A model with seeded (``torch.manual_seed(0)``) initialisation; global RNG untouched."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return MemGPT(config)
+
+
+def _load_state(model: MemGPT, state: dict[str, torch.Tensor]) -> None:
+    """Copy ``state`` into ``model``; only memory parameters (``.attn.memory.``) may be absent.
+
+    Raises:
+        ValueError: naming missing or unexpected keys, or mismatched shapes.
+    """
+    expected = model.state_dict()
+    unexpected = sorted(set(state) - set(expected))
+    missing = sorted(k for k in set(expected) - set(state) if MEMORY_KEY not in k)
+    if missing or unexpected:
+        parts = [f"{label} keys: {', '.join(keys[:6])}{' …' if len(keys) > 6 else ''}"
+                 for label, keys in (("missing", missing), ("unexpected", unexpected)) if keys]
+        raise ValueError(f"weights do not fit the model: {'; '.join(parts)}")
+    bad = [f"{k} {tuple(v.shape)} vs model {tuple(expected[k].shape)}"
+           for k, v in state.items() if tuple(v.shape) != tuple(expected[k].shape)]
+    if bad:
+        raise ValueError(f"weight shapes do not fit the model: {'; '.join(bad[:4])}")
+    model.load_state_dict(state, strict=False)
+
+
+def _dtype(dtype: torch.dtype | str) -> torch.dtype:
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    value = getattr(torch, str(dtype), None)
+    if not isinstance(value, torch.dtype) or not value.is_floating_point:
+        raise ValueError(f"unknown floating dtype {dtype!r}")
+    return value
+
+
+def load_model(name_or_path: str | os.PathLike = DEFAULT, *, device: str | torch.device = "cpu",
+               dtype: torch.dtype | str = torch.float32,
+               weights: str | os.PathLike | None = None) -> MemGPT:
+    """A :class:`MemGPT` in eval mode (see the module docstring for how names resolve).
+
+    Args:
+        name_or_path: preset name, ``.gguf`` file, our checkpoint folder or an HF Llama folder.
+        device: where to put the model.
+        dtype: parameter dtype (buffers such as rotary frequencies stay fp32).
+        weights: with a preset name: load these weights (any supported source) into the
+            preset's architecture instead of initialising randomly.
+    """
+    dtype = _dtype(dtype)
+    kind, target = _resolve(name_or_path, fetch=weights is None)
+    if weights is not None:
+        if kind != "preset":
+            raise ValueError(f"weights= needs a preset name, got {name_or_path}")
+        config, (_, state) = get_preset(target), _config_and_state(*_resolve(weights))
+    elif kind == "preset":
+        config, state = get_preset(target), None
+    else:
+        config, state = _config_and_state(kind, target)
+    model = _build(config)
+    if state is not None:
+        _load_state(model, state)
+    model.to(device)
+    for p in model.parameters():
+        p.data = p.data.to(dtype)
+    log.info("loaded %s (%s, %.1fM parameters)", name_or_path, kind,
+             sum(p.numel() for p in model.parameters()) / 1e6)
+    return model.eval()
+
+
+def load_tokenizer(name_or_path: str | os.PathLike = DEFAULT) -> Tokenizer:
+    """The tokenizer for ``name_or_path`` (``tiny``: :func:`build_test_tokenizer`)."""
+    kind, target = _resolve(name_or_path)
+    if kind == "preset":
+        if get_preset(target).vocab_size != 512:
+            raise ValueError(f"preset {target!r} has no built-in tokenizer; load a checkpoint "
+                             "folder that has a tokenizer.json")
+        return build_test_tokenizer()
+    if kind == "gguf":
+        return Tokenizer.from_gguf(target)
+    if kind == "hf":
+        return _hf_tokenizer(target)
+    c = _read_config(target)
+    return Tokenizer.from_file(target / "tokenizer.json", bos_id=c.bos_id, eos_id=c.eos_id,
+                               pad_id=c.pad_id)
+
+
+def _hf_tokenizer(folder: Path) -> Tokenizer:
+    """The tokenizer of an HF folder without loading its weights."""
+    from memgpt.weights import _hf_config
+
+    c = _hf_config(folder)
+    return Tokenizer.from_file(folder / "tokenizer.json", bos_id=c.bos_id, eos_id=c.eos_id,
+                               pad_id=c.pad_id)
+
+
+# ---------------------------------------------------------------------- identity
+def backbone_hash(model: torch.nn.Module) -> str:
+    """sha256 (64 hex chars) of the names and fp32 bytes of every non-memory state entry.
+
+    Memory banks record it and refuse a model with other backbone weights. Memory parameters
+    (``.attn.memory.``) are excluded, so training memory keeps banks valid. The result is cached
+    on the model (``model._backbone_hash``) and recomputed only when a backbone tensor is replaced
+    or modified in place (tracked through each tensor's storage pointer and version counter).
+    """
+    items = sorted((k, v) for k, v in model.state_dict(keep_vars=True).items()
+                   if MEMORY_KEY not in k)
+    key = tuple((k, v.data_ptr(), v._version, str(v.dtype), str(v.device)) for k, v in items)
+    cached = getattr(model, "_backbone_hash", None)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    h = hashlib.sha256()
+    for k, v in items:
+        h.update(k.encode())
+        h.update(str(tuple(v.shape)).encode())
+        h.update(v.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    digest = h.hexdigest()
+    object.__setattr__(model, "_backbone_hash", (key, digest))
+    return digest

@@ -1,0 +1,498 @@
+"""The ``memgpt-task`` command line: generation, summarization, weights and memory banks.
+
+Results go to stdout (plain text, or one JSON object per line with ``--json``); progress bars and
+logs go to stderr. Errors from library code become one ``error: ...`` line on stderr and exit
+code 1; bad flag values are click usage errors (exit code 2). Heavy imports (torch, the model)
+happen inside the commands so that ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from memgpt import __version__
+
+log = logging.getLogger("memgpt.cli")
+
+DEFAULT_WEIGHTS = "smollm2-135m"
+SUMMARY_INSTRUCTION = "Summarize the following text in two or three sentences."
+# Errors that library code raises on bad input or environment; anything else is a bug and keeps
+# its traceback.
+USER_ERRORS = (ValueError, KeyError, FileNotFoundError, RuntimeError, OSError, UnicodeDecodeError)
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+    lines = [s.strip() for s in str(msg).splitlines() if s.strip()]
+    return "; ".join(lines) or type(exc).__name__
+
+
+class TaskGroup(click.Group):
+    """A click group that turns library errors into a single ``error:`` line and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise  # --help, --version and usage errors (click's Exit is a RuntimeError)
+        except (*USER_ERRORS, KeyboardInterrupt) as exc:
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("traceback", exc_info=exc)
+            click.echo(f"error: {_one_line(exc)}", err=True)
+            ctx.exit(1)
+
+
+# ----------------------------------------------------------------------------- shared helpers
+
+
+def model_options(f: Callable) -> Callable:
+    """``--weights``, ``--device`` and ``--json``, shared by every command that runs the model."""
+    f = click.option("--json", "as_json", is_flag=True,
+                     help="Print one JSON object per line instead of plain text.")(f)
+    f = click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu",
+                     show_default=True, help="Where the model runs.")(f)
+    return click.option(
+        "--weights", "weights", default=DEFAULT_WEIGHTS, show_default=True,
+        envvar="MEMGPT_WEIGHTS", metavar="NAME|PATH",
+        help="smollm2-135m (fetched on first use), a preset such as tiny, a .gguf file, a "
+             "safetensors folder or a memgpt checkpoint folder. Env: MEMGPT_WEIGHTS.")(f)
+
+
+def load_model_and_tokenizer(weights: str, device: str) -> tuple[Any, Any]:
+    import torch
+
+    from memgpt.checkpoint import load_model, load_tokenizer
+
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda was asked for but torch sees no CUDA device")
+    log.info("loading %s on %s", weights, device)
+    return load_model(weights, device=device), load_tokenizer(weights)
+
+
+def read_text(name: str) -> str:
+    """UTF-8 text of a file, or of stdin for ``-``; one-line errors for unusable input."""
+    if name == "-":
+        stdin = sys.stdin
+        data = stdin.buffer.read() if hasattr(stdin, "buffer") else stdin.read().encode()
+        label = "stdin"
+    else:
+        path = Path(name)
+        if not path.exists():
+            raise FileNotFoundError(f"no such file: {name}")
+        if path.is_dir():
+            raise ValueError(f"{name} is a directory, not a text file")
+        data, label = path.read_bytes(), name
+    if b"\x00" in data:
+        raise ValueError(f"{label} looks like a binary file (it contains NUL bytes)")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{label} is not UTF-8 text (invalid byte at offset {e.start})") from None
+    if not text.strip():
+        raise ValueError(f"{label} is empty")
+    return text
+
+
+def emit_json(obj: dict) -> None:
+    click.echo(json.dumps(obj, ensure_ascii=False))
+
+
+def stream_to_stdout(piece: str) -> None:
+    click.echo(piece, nl=False)  # click.echo flushes, so tokens appear as they come
+
+
+class CountingTokenizer:
+    """Wraps a tokenizer to learn how many tokens ``generate`` produced (its last decode call)."""
+
+    def __init__(self, tok: Any) -> None:
+        self._tok, self.last_len = tok, 0
+
+    def decode(self, ids: list[int]) -> str:
+        self.last_len = len(ids)
+        return self._tok.decode(ids)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._tok, name)
+
+
+def load_bank(path: str, model: Any) -> Any:
+    from memgpt.memory import MemoryBank
+
+    return MemoryBank.load(path, model=model)  # refuses a bank built with other weights
+
+
+# ----------------------------------------------------------------------------- the group
+
+
+@click.group(cls=TaskGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="memgpt-task")
+@click.option("-v", "--verbose", count=True, help="More logging on stderr (-vv: debug).")
+def cli(verbose: int) -> None:
+    """Offline NLP tasks on a memory-augmented GPT backbone (SmolLM2-135M-Instruct by default).
+
+    \b
+    Examples:
+      memgpt-task summarize article.txt
+      memgpt-task generate "Write a haiku about the sea" --max-new-tokens 40 --chat
+      memgpt-task weights fetch
+      memgpt-task memory build notes/*.txt -o notes.bank
+
+    Results go to stdout, progress and logs to stderr. Errors print one line and exit 1.
+    """
+    level = logging.WARNING if not verbose else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(stream=sys.stderr, level=level, format="%(levelname)s: %(message)s",
+                        force=True)
+
+
+# ----------------------------------------------------------------------------- generate
+
+SAMPLING_FLAGS = ("temperature", "top_k", "top_p")
+
+
+@click.command("generate")
+@click.argument("prompt")
+@click.option("--max-new-tokens", type=click.IntRange(1, 4096), default=64, show_default=True)
+@click.option("--strategy", type=click.Choice(["greedy", "sample", "beam"]), default=None,
+              help="Decoding strategy [default: greedy, or sample when a sampling flag is set].")
+@click.option("--temperature", type=click.FloatRange(0, min_open=True), default=None,
+              help="Sampling temperature (> 0) [default: 1.0].")
+@click.option("--top-k", type=click.IntRange(0), default=None, help="Keep the k most likely "
+              "tokens (0: off) [default: 0].")
+@click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), default=None,
+              help="Nucleus sampling mass in (0, 1] [default: 1.0].")
+@click.option("--seed", type=int, default=0, show_default=True, help="Sampling seed.")
+@click.option("--num-beams", type=click.IntRange(1, 64), default=4, show_default=True)
+@click.option("--repetition-penalty", type=click.FloatRange(0, min_open=True), default=1.0,
+              show_default=True)
+@click.option("--stop", multiple=True, help="Stop when this text appears (repeatable).")
+@click.option("--chat", is_flag=True, help="Wrap PROMPT in the chat template as a user message.")
+@click.option("--memory", "memory_dir", metavar="BANK_DIR",
+              help="Read this memory bank (built with the same weights).")
+@model_options
+def generate_cmd(prompt: str, max_new_tokens: int, strategy: str | None, temperature, top_k,
+                 top_p, seed: int, num_beams: int, repetition_penalty: float, stop: tuple,
+                 chat: bool, memory_dir: str | None, weights: str, device: str,
+                 as_json: bool) -> None:
+    """Continue PROMPT (or stdin with -), printing tokens as they are generated.
+
+    \b
+    Examples:
+      memgpt-task generate "The capital of France is" --max-new-tokens 10
+      memgpt-task generate "Write a haiku about the sea" --chat --strategy sample --seed 1
+      echo "Once upon a time" | memgpt-task generate - --json
+      memgpt-task generate "What do my notes say about tea?" --chat --memory notes.bank
+    """
+    from memgpt.generate import generate
+
+    text = read_text("-") if prompt == "-" else prompt
+    sampling = {k: v for k, v in zip(SAMPLING_FLAGS, (temperature, top_k, top_p)) if v is not None}
+    settings = dict(max_new_tokens=max_new_tokens, strategy=strategy or (
+        "sample" if sampling else "greedy"), seed=seed, num_beams=num_beams,
+        repetition_penalty=repetition_penalty, stop_strings=stop, **sampling)
+    model, tok = load_model_and_tokenizer(weights, device)
+    memory = load_bank(memory_dir, model).state(device) if memory_dir else None
+    full = tok.apply_chat([{"role": "user", "content": text}]) if chat else text
+    counting = CountingTokenizer(tok)
+    start = time.perf_counter()
+    out = generate(model, counting, full, memory=memory,
+                   on_text=None if as_json else stream_to_stdout, **settings)
+    seconds = time.perf_counter() - start
+    if as_json:
+        emit_json({"prompt": text, "text": out, "new_tokens": counting.last_len,
+                   "seconds": round(seconds, 3)})
+    else:
+        click.echo()
+    log.info("%d new tokens in %.2f s", counting.last_len, seconds)
+
+
+# ----------------------------------------------------------------------------- summarize
+
+
+def read_documents(name: str) -> tuple[list[str], bool]:
+    """The documents to summarize and whether they came from a JSONL file (``text`` per line)."""
+    if not name.endswith(".jsonl"):
+        return [read_text(name)], False
+    docs = []
+    for n, line in enumerate(read_text(name).splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{name} line {n}: not valid JSON ({e.msg})") from None
+        if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+            raise ValueError(f"{name} line {n}: expected an object with a string 'text' field")
+        if not row["text"].strip():
+            raise ValueError(f"{name} line {n}: 'text' is empty")
+        docs.append(row["text"])
+    return docs, True
+
+
+def summary_prompt(tok: Any, model: Any, text: str, *, max_input_tokens: int,
+                   max_new_tokens: int) -> tuple[str, int, bool]:
+    """The chat prompt for ``text`` (truncated to fit) plus its token count and truncation flag."""
+    ids = tok.encode(text)
+    overhead = len(tok.encode(tok.apply_chat(
+        [{"role": "user", "content": SUMMARY_INSTRUCTION + "\n\n"}])))
+    room = model.config.max_seq_len - max_new_tokens - overhead - 1
+    budget = min(max_input_tokens, room)
+    if budget < 1:
+        raise ValueError(f"--max-new-tokens {max_new_tokens} leaves no room for the input in the "
+                         f"model's {model.config.max_seq_len} positions")
+    truncated = len(ids) > budget
+    if truncated:
+        why = ("--max-input-tokens" if budget == max_input_tokens
+               else f"the model's {model.config.max_seq_len}-token context")
+        log.warning("input is %d tokens; summarizing only the first %d (limit: %s)",
+                    len(ids), budget, why)
+        text = tok.decode(ids[:budget])
+    chat = tok.apply_chat([{"role": "user", "content": f"{SUMMARY_INSTRUCTION}\n\n{text}"}])
+    return chat, len(ids), truncated
+
+
+@click.command("summarize")
+@click.argument("file", metavar="FILE|-")
+@click.option("--max-new-tokens", type=click.IntRange(1, 4096), default=128, show_default=True)
+@click.option("--max-input-tokens", type=click.IntRange(16), default=1536, show_default=True,
+              help="Longer input is truncated (with a warning).")
+@model_options
+def summarize_cmd(file: str, max_new_tokens: int, max_input_tokens: int, weights: str,
+                  device: str, as_json: bool) -> None:
+    """Summarize a UTF-8 text file (or stdin with -) in two or three sentences.
+
+    A .jsonl file is read as one document per line ({"text": ...}) and gives one summary per
+    line. Zero-shot with the instruct backbone: greedy decoding, repetition penalty 1.1, no
+    repeated 4-grams.
+
+    \b
+    Examples:
+      memgpt-task summarize article.txt
+      cat article.txt | memgpt-task summarize - --max-new-tokens 60
+      memgpt-task summarize articles.jsonl --json > summaries.jsonl
+    """
+    from memgpt.generate import generate
+
+    docs, is_jsonl = read_documents(file)
+    model, tok = load_model_and_tokenizer(weights, device)
+    stream = not as_json and not is_jsonl
+    for doc in docs:
+        prompt, n_input, truncated = summary_prompt(
+            tok, model, doc, max_input_tokens=max_input_tokens, max_new_tokens=max_new_tokens)
+        start = time.perf_counter()
+        summary = generate(model, tok, prompt, max_new_tokens=max_new_tokens,
+                           repetition_penalty=1.1, no_repeat_ngram_size=4,
+                           on_text=stream_to_stdout if stream else None).strip()
+        seconds = time.perf_counter() - start
+        if as_json:
+            emit_json({"summary": summary, "input_tokens": n_input, "truncated": truncated,
+                       "seconds": round(seconds, 3)})
+        elif is_jsonl:
+            click.echo(" ".join(summary.split()))
+        else:
+            click.echo()
+
+
+# ----------------------------------------------------------------------------- weights
+
+
+@click.group("weights")
+def weights_group() -> None:
+    """Fetch the default weights ahead of time or describe a model.
+
+    \b
+    Examples:
+      memgpt-task weights fetch
+      memgpt-task weights info
+      memgpt-task weights info ./my-checkpoint --json
+    """
+
+
+@weights_group.command("fetch")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
+def weights_fetch(as_json: bool) -> None:
+    """Download and convert SmolLM2-135M-Instruct into the user cache; print the cache folder.
+
+    Later commands then run offline. The cache folder is printed on stdout.
+    """
+    from memgpt.weights import fetch_smollm2
+
+    path = fetch_smollm2(progress=True)
+    if as_json:
+        emit_json({"path": str(path)})
+    else:
+        click.echo(str(path))
+
+
+def source_info(weights: str) -> dict | None:
+    """The provenance record (source.json) of a checkpoint folder or of the default cache."""
+    from memgpt.weights import cache_dir
+
+    folder = Path(weights)
+    candidates = [folder] if folder.is_dir() else []
+    if weights == DEFAULT_WEIGHTS:
+        candidates += [cache_dir(), *sorted(p for p in cache_dir().glob("*") if p.is_dir())]
+    for c in candidates:
+        if (c / "source.json").is_file():
+            return json.loads((c / "source.json").read_text(encoding="utf-8"))
+    return None
+
+
+@weights_group.command("info")
+@click.argument("name", metavar="[NAME|PATH]", required=False, envvar="MEMGPT_WEIGHTS",
+                default=DEFAULT_WEIGHTS)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
+def weights_info(name: str, as_json: bool) -> None:
+    """Describe a model: config summary, parameter count, cache folder and source.json.
+
+    NAME|PATH defaults to smollm2-135m (fetched first if it is not cached yet).
+    """
+    from memgpt.checkpoint import load_model
+    from memgpt.weights import cache_dir
+
+    model = load_model(name)
+    c = model.config
+    info = {"weights": name, "parameters": model.num_parameters(), "vocab_size": c.vocab_size,
+            "d_model": c.d_model, "n_layers": c.n_layers, "n_heads": c.n_heads,
+            "n_kv_heads": c.n_kv_heads, "max_seq_len": c.max_seq_len,
+            "memory_layers": list(c.memory.layers), "memory_slots": c.memory.num_slots,
+            "cache_dir": str(cache_dir()), "source": source_info(name)}
+    if as_json:
+        emit_json(info)
+        return
+    for key, value in info.items():
+        if key == "source":
+            value = json.dumps(value, ensure_ascii=False) if value else "-"
+        click.echo(f"{key}: {value}")
+
+
+# ----------------------------------------------------------------------------- memory
+
+SOURCES_FILE = "cli_sources.json"  # source id -> the file's absolute path, for snippets
+
+
+@click.group("memory")
+def memory_group() -> None:
+    """Build, inspect and search external memory banks.
+
+    \b
+    Examples:
+      memgpt-task memory build notes/*.txt -o notes.bank
+      memgpt-task memory info notes.bank
+      memgpt-task memory search notes.bank "green tea" -k 3
+      memgpt-task generate "What do my notes say about tea?" --chat --memory notes.bank
+    """
+
+
+@memory_group.command("build")
+@click.argument("files", nargs=-1, required=True)
+@click.option("-o", "--output", required=True, metavar="DIR", help="Folder to write the bank to.")
+@click.option("--window", type=click.IntRange(8, 8192), default=512, show_default=True,
+              help="Tokens per pass of the backbone over a text.")
+@model_options
+def memory_build(files: tuple, output: str, window: int, weights: str, device: str,
+                 as_json: bool) -> None:
+    """Build a memory bank from UTF-8 text files (source id = file name)."""
+    from memgpt.memory import MemoryBank
+
+    texts, paths = {}, {}
+    for f in files:
+        name = Path(f).name
+        if name in texts:
+            raise ValueError(f"two files are named {name}; source ids must be unique")
+        texts[name], paths[name] = read_text(f), str(Path(f).resolve())
+    model, tok = load_model_and_tokenizer(weights, device)
+    bank = MemoryBank.build(model, tok, texts, window=window, context=min(64, window // 4),
+                            progress=True)
+    bank.save(output)
+    (Path(output) / SOURCES_FILE).write_text(json.dumps(paths, indent=2), encoding="utf-8")
+    if as_json:
+        emit_json({"path": output, "entries": len(bank), "sources": sorted(texts)})
+    else:
+        click.echo(f"{output}: {len(bank)} entries from {len(texts)} files")
+
+
+@memory_group.command("info")
+@click.argument("bank_dir", metavar="DIR")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
+def memory_info(bank_dir: str, as_json: bool) -> None:
+    """Describe a memory bank: entries, sources, layers and the backbone it was built with."""
+    from memgpt.memory import MemoryBank
+
+    meta = MemoryBank.load(bank_dir).metadata()
+    info = {"path": bank_dir, "entries": meta["counts"]["entries"], "sources": meta["sources"],
+            **{k: meta[k] for k in ("layers", "similarity", "dtype", "backbone_hash",
+                                    "memgpt_version") if k in meta}}
+    if as_json:
+        emit_json(info)
+        return
+    for key, value in info.items():
+        if isinstance(value, list):
+            value = ", ".join(str(v) for v in value) or "-"
+        click.echo(f"{key}: {value}")
+
+
+def snippet(bank_dir: str, source: str, start: int, end: int, around: int = 80) -> str | None:
+    """The text around a hit, the hit in [brackets], if the source file still exists (banks
+    store character offsets only)."""
+    paths_file = Path(bank_dir) / SOURCES_FILE
+    paths = json.loads(paths_file.read_text(encoding="utf-8")) if paths_file.is_file() else {}
+    path = Path(paths.get(source, source))
+    if not path.is_file():
+        return None
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        return None
+    left, right = max(0, start - around), min(len(text), end + around)
+    parts = (text[left:start], f"[{text[start:end]}]", text[end:right])
+    out = " ".join("".join(parts).split())
+    return ("…" if left else "") + out + ("…" if right < len(text) else "")
+
+
+@memory_group.command("search")
+@click.argument("bank_dir", metavar="DIR")
+@click.argument("query")
+@click.option("-k", "k", type=click.IntRange(1, 1000), default=5, show_default=True)
+@model_options
+def memory_search(bank_dir: str, query: str, k: int, weights: str, device: str,
+                  as_json: bool) -> None:
+    """Show the K passages of a bank most similar to QUERY (source:start-end score, snippet)."""
+    model, tok = load_model_and_tokenizer(weights, device)
+    bank = load_bank(bank_dir, model)
+    for hit in bank.search(model, tok, query, k=k):
+        text = snippet(bank_dir, hit.source, hit.start, hit.end)
+        if as_json:
+            emit_json({"source": hit.source, "start": hit.start, "end": hit.end,
+                       "score": round(float(hit.score), 6), "index": hit.index, "text": text})
+        else:
+            click.echo(f"{hit.source}:{hit.start}-{hit.end}\t{float(hit.score):.4f}")
+            if text:
+                click.echo(f"    {text}")
+
+
+# ----------------------------------------------------------------------------- registry
+
+# Every command of the CLI, in one place (DESIGN.md §9.5); tests keep it in sync with ``cli``.
+COMMANDS: dict[str, click.Command] = {
+    "generate": generate_cmd,
+    "summarize": summarize_cmd,
+    "weights": weights_group,
+    "memory": memory_group,
+}
+for _name, _command in COMMANDS.items():
+    cli.add_command(_command, _name)
+
+
+def main() -> None:
+    """Console-script entry point (``memgpt-task``)."""
+    cli(prog_name="memgpt-task")

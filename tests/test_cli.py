@@ -1,0 +1,266 @@
+"""The ``memgpt-task`` CLI through click's CliRunner, on a tiny seeded checkpoint (no network)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from memgpt.cli import COMMANDS, cli
+
+TEXT_A = ("Green tea is made from leaves that are steamed or pan-fired soon after picking. "
+          "It tastes grassy and is brewed with water below boiling.\n")
+TEXT_B = ("The harbour freezes in January. Fishing boats stay in the shed until the ice breaks "
+          "and the first ferry arrives in spring.\n")
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory) -> str:
+    """A saved tiny seeded checkpoint folder, shared by the module's tests."""
+    import torch
+
+    from memgpt.checkpoint import save_checkpoint
+    from memgpt.config import get_preset
+    from memgpt.model import MemGPT
+    from memgpt.tokenizer import build_test_tokenizer
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = MemGPT(get_preset("tiny")).eval()
+    path = tmp_path_factory.mktemp("ckpt") / "tiny"
+    save_checkpoint(model, build_test_tokenizer(), path)
+    return str(path)
+
+
+@pytest.fixture
+def run(weights, monkeypatch):
+    """Invoke the CLI with the tiny checkpoint as the default weights (via MEMGPT_WEIGHTS)."""
+    monkeypatch.setenv("MEMGPT_WEIGHTS", weights)
+    runner = CliRunner()
+
+    def invoke(*args: str, input: str | bytes | None = None):
+        return runner.invoke(cli, list(args), input=input, prog_name="memgpt-task")
+
+    return invoke
+
+
+def ok(result) -> str:
+    assert result.exit_code == 0, (result.output, result.exception)
+    return result.stdout
+
+
+def json_lines(result) -> list[dict]:
+    return [json.loads(line) for line in ok(result).splitlines() if line.strip()]
+
+
+def assert_one_line_error(result, code: int = 1) -> str:
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output
+    assert result.stdout == ""
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    if code == 1:
+        assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    return result.stderr
+
+
+# ----------------------------------------------------------------------------- help, registry
+
+
+def test_registry_matches_the_group():
+    assert set(COMMANDS) == set(cli.commands)
+
+
+@pytest.mark.parametrize("args", [
+    [], ["generate"], ["summarize"], ["weights"], ["weights", "fetch"], ["weights", "info"],
+    ["memory"], ["memory", "build"], ["memory", "info"], ["memory", "search"],
+])
+def test_every_command_has_help_with_usage(args):
+    result = CliRunner().invoke(cli, [*args, "--help"], prog_name="memgpt-task")
+    out = ok(result)
+    assert "Usage: memgpt-task" in out
+    if args and args[0] in ("generate", "summarize", "weights", "memory") and len(args) == 1:
+        assert "Examples" in out
+
+
+def test_version():
+    assert "0.1.0" in ok(CliRunner().invoke(cli, ["--version"]))
+
+
+# ----------------------------------------------------------------------------- generate
+
+
+def test_generate_json_fields(run):
+    [row] = json_lines(run("generate", "Hello there", "--max-new-tokens", "12", "--json"))
+    assert row["prompt"] == "Hello there"
+    assert isinstance(row["text"], str) and 0 <= row["new_tokens"] <= 12
+    assert row["seconds"] >= 0
+
+
+def test_generate_streams_the_same_text_as_json(run):
+    [row] = json_lines(run("generate", "Hello there", "--max-new-tokens", "12", "--json"))
+    assert ok(run("generate", "Hello there", "--max-new-tokens", "12")) == row["text"] + "\n"
+
+
+def test_generate_reads_stdin(run):
+    [row] = json_lines(run("generate", "-", "--max-new-tokens", "5", "--json", input="Hi you"))
+    assert row["prompt"] == "Hi you"
+
+
+def test_seeded_sampling_is_reproducible(run):
+    args = ("generate", "Once", "--max-new-tokens", "16", "--strategy", "sample",
+            "--temperature", "1.5", "--top-k", "50", "--top-p", "0.95", "--json")
+    a = json_lines(run(*args, "--seed", "7"))[0]["text"]
+    assert a == json_lines(run(*args, "--seed", "7"))[0]["text"]
+    others = {json_lines(run(*args, "--seed", str(s)))[0]["text"] for s in range(1, 5)}
+    assert others - {a}, "different seeds should not all give the same text"
+
+
+def test_beam_and_chat_run(run):
+    [row] = json_lines(run("generate", "Hi", "--chat", "--strategy", "beam", "--num-beams", "2",
+                           "--max-new-tokens", "6", "--json"))
+    assert row["new_tokens"] <= 6
+
+
+def test_stop_string_cuts_the_text(run):
+    base = "Hello there"
+    full = json_lines(run("generate", base, "--max-new-tokens", "24", "--json"))[0]["text"]
+    stops = [c for c in full[1:] if c.strip() and c != "\ufffd"]
+    if not stops:
+        pytest.skip(f"the tiny model generated no usable stop text: {full!r}")
+    stop = stops[0]
+    cut = json_lines(run("generate", base, "--max-new-tokens", "24", "--json",
+                         "--stop", stop))[0]["text"]
+    assert cut == full[: full.index(stop)]
+
+
+@pytest.mark.parametrize("flags", [
+    ["--max-new-tokens", "0"], ["--max-new-tokens", "5000"], ["--temperature", "0"],
+    ["--temperature", "-1"], ["--top-p", "0"], ["--top-p", "1.5"], ["--top-k", "-1"],
+    ["--num-beams", "0"], ["--strategy", "magic"], ["--device", "tpu"],
+])
+def test_absurd_flags_are_usage_errors(run, flags):
+    result = run("generate", "Hello", *flags)
+    assert_one_line_error(result, code=2)
+    assert "Usage:" in result.stderr
+
+
+def test_missing_weights_is_one_line_error(run, tmp_path):
+    result = run("generate", "Hi", "--weights", str(tmp_path / "nope"))
+    assert_one_line_error(result)
+
+
+def test_keyboard_interrupt_is_one_line(run, monkeypatch):
+    import memgpt.generate
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(memgpt.generate, "generate", interrupted)
+    assert "interrupted" in assert_one_line_error(run("generate", "Hi"))
+
+
+# ----------------------------------------------------------------------------- summarize
+
+
+def test_summarize_file_text_and_json(run, tmp_path):
+    f = tmp_path / "a.txt"
+    f.write_text(TEXT_A, encoding="utf-8")
+    assert ok(run("summarize", str(f), "--max-new-tokens", "8")).endswith("\n")
+    [row] = json_lines(run("summarize", str(f), "--max-new-tokens", "8", "--json"))
+    assert set(row) == {"summary", "input_tokens", "truncated", "seconds"}
+    assert row["input_tokens"] > 0 and row["truncated"] is False
+
+
+def test_summarize_stdin(run):
+    [row] = json_lines(run("summarize", "-", "--max-new-tokens", "8", "--json", input=TEXT_B))
+    assert row["input_tokens"] > 0
+
+
+def test_summarize_truncates_long_input_with_a_warning(run, tmp_path):
+    f = tmp_path / "long.txt"
+    f.write_text(TEXT_A * 40, encoding="utf-8")
+    result = run("summarize", str(f), "--max-new-tokens", "8", "--max-input-tokens", "64",
+                 "--json")
+    [row] = json_lines(result)
+    assert row["truncated"] is True and row["input_tokens"] > 64
+    assert "truncat" in result.stderr.lower() or "only the first" in result.stderr
+
+
+def test_summarize_jsonl(run, tmp_path):
+    f = tmp_path / "docs.jsonl"
+    f.write_text(json.dumps({"text": TEXT_A}) + "\n\n" + json.dumps({"text": TEXT_B}) + "\n",
+                 encoding="utf-8")
+    rows = json_lines(run("summarize", str(f), "--max-new-tokens", "6", "--json"))
+    assert len(rows) == 2 and all("summary" in r for r in rows)
+    plain = ok(run("summarize", str(f), "--max-new-tokens", "6"))
+    assert len(plain.splitlines()) == 2
+
+
+@pytest.mark.parametrize("name,content", [
+    ("empty.txt", b""),
+    ("blank.txt", b"  \n\t \n"),
+    ("binary.bin", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"),
+    ("latin1.txt", "caf\xe9 au lait".encode("latin-1")),
+    ("bad.jsonl", b'{"text": "fine"}\nnot json\n'),
+    ("nofield.jsonl", b'{"body": "no text field"}\n'),
+])
+def test_summarize_bad_input_is_one_line_error(run, tmp_path, name, content):
+    f = tmp_path / name
+    f.write_bytes(content)
+    assert_one_line_error(run("summarize", str(f)))
+
+
+def test_summarize_missing_file_and_empty_stdin(run, tmp_path):
+    assert "no such file" in assert_one_line_error(run("summarize", str(tmp_path / "x.txt")))
+    assert "empty" in assert_one_line_error(run("summarize", "-", input=""))
+    assert_one_line_error(run("summarize", str(tmp_path)))  # a directory
+
+
+# ----------------------------------------------------------------------------- weights
+
+
+def test_weights_info_on_a_checkpoint(run, weights):
+    [row] = json_lines(run("weights", "info", weights, "--json"))
+    assert row["n_layers"] == 2 and row["parameters"] > 0 and row["vocab_size"] == 512
+    assert "parameters:" in ok(run("weights", "info", weights))
+
+
+def test_weights_info_unknown_is_one_line_error(run, tmp_path):
+    assert_one_line_error(run("weights", "info", str(tmp_path / "missing.gguf")))
+
+
+# ----------------------------------------------------------------------------- memory
+
+
+def test_memory_build_info_search_and_generate(run, tmp_path):
+    a, b = tmp_path / "tea.txt", tmp_path / "harbour.txt"
+    a.write_text(TEXT_A, encoding="utf-8")
+    b.write_text(TEXT_B, encoding="utf-8")
+    bank = tmp_path / "notes.bank"
+    [built] = json_lines(run("memory", "build", str(a), str(b), "-o", str(bank), "--window",
+                             "32", "--json"))
+    assert built["entries"] > 0 and built["sources"] == ["harbour.txt", "tea.txt"]
+
+    info = ok(run("memory", "info", str(bank)))
+    assert "tea.txt" in info and "harbour.txt" in info
+
+    hits = json_lines(run("memory", "search", str(bank), "green tea leaves", "-k", "3", "--json"))
+    assert len(hits) == 3
+    for h in hits:
+        assert h["source"] in ("tea.txt", "harbour.txt") and 0 <= h["start"] <= h["end"]
+        assert h["text"] is not None
+    plain = ok(run("memory", "search", str(bank), "green tea leaves", "-k", "2"))
+    assert plain.count(":") >= 2 and "\t" in plain
+
+    [row] = json_lines(run("generate", "Tea?", "--memory", str(bank), "--max-new-tokens", "5",
+                           "--json"))
+    assert row["new_tokens"] <= 5
+
+
+def test_memory_errors(run, tmp_path):
+    assert_one_line_error(run("memory", "info", str(tmp_path / "none")))
+    assert_one_line_error(run("memory", "search", str(tmp_path / "none"), "q"))
+    assert_one_line_error(run("generate", "Hi", "--memory", str(tmp_path / "none")))
+    assert_one_line_error(run("memory", "build", str(tmp_path / "none.txt"), "-o",
+                              str(tmp_path / "b")))
