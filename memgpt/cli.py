@@ -23,7 +23,6 @@ from memgpt import __version__
 log = logging.getLogger("memgpt.cli")
 
 DEFAULT_WEIGHTS = "smollm2-135m"
-SUMMARY_INSTRUCTION = "Summarize the following text in two or three sentences."
 # Errors that library code raises on bad input or environment; anything else is a bug and keeps
 # its traceback.
 USER_ERRORS = (ValueError, KeyError, FileNotFoundError, RuntimeError, OSError, UnicodeDecodeError)
@@ -222,57 +221,32 @@ def read_documents(name: str) -> tuple[list[str], bool]:
     """The documents to summarize and whether they came from a JSONL file (``text`` per line)."""
     if not name.endswith(".jsonl"):
         return [read_text(name)], False
-    docs = []
-    for n, line in enumerate(read_text(name).splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{name} line {n}: not valid JSON ({e.msg})") from None
-        if not isinstance(row, dict) or not isinstance(row.get("text"), str):
-            raise ValueError(f"{name} line {n}: expected an object with a string 'text' field")
-        if not row["text"].strip():
-            raise ValueError(f"{name} line {n}: 'text' is empty")
-        docs.append(row["text"])
-    return docs, True
+    from memgpt.tasks.data import read_records
 
-
-def summary_prompt(tok: Any, model: Any, text: str, *, max_input_tokens: int,
-                   max_new_tokens: int) -> tuple[str, int, bool]:
-    """The chat prompt for ``text`` (truncated to fit) plus its token count and truncation flag."""
-    ids = tok.encode(text)
-    overhead = len(tok.encode(tok.apply_chat(
-        [{"role": "user", "content": SUMMARY_INSTRUCTION + "\n\n"}])))
-    room = model.config.max_seq_len - max_new_tokens - overhead - 1
-    budget = min(max_input_tokens, room)
-    if budget < 1:
-        raise ValueError(f"--max-new-tokens {max_new_tokens} leaves no room for the input in the "
-                         f"model's {model.config.max_seq_len} positions")
-    truncated = len(ids) > budget
-    if truncated:
-        why = ("--max-input-tokens" if budget == max_input_tokens
-               else f"the model's {model.config.max_seq_len}-token context")
-        log.warning("input is %d tokens; summarizing only the first %d (limit: %s)",
-                    len(ids), budget, why)
-        text = tok.decode(ids[:budget])
-    chat = tok.apply_chat([{"role": "user", "content": f"{SUMMARY_INSTRUCTION}\n\n{text}"}])
-    return chat, len(ids), truncated
+    if not Path(name).exists():
+        raise FileNotFoundError(f"no such file: {name}")
+    return [r["text"] for r in read_records(name, task="summarize")], True
 
 
 @click.command("summarize")
 @click.argument("file", metavar="FILE|-")
-@click.option("--max-new-tokens", type=click.IntRange(1, 4096), default=128, show_default=True)
-@click.option("--max-input-tokens", type=click.IntRange(16), default=1536, show_default=True,
-              help="Longer input is truncated (with a warning).")
+@click.option("--max-new-tokens", type=click.IntRange(1, 4096), default=None,
+              help="Longest summary in tokens (default: the adapter's, 128).")
+@click.option("--max-input-tokens", type=click.IntRange(16), default=None,
+              help="Longer input is truncated, with a warning (default: the adapter's, 1536).")
+@click.option("--adapter", "adapter", default="summarize", show_default=True, metavar="NAME|DIR",
+              help="Task folder: the shipped default or a folder written by finetune.")
+@click.option("--batch-size", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Documents of a .jsonl file summarized together.")
 @model_options
-def summarize_cmd(file: str, max_new_tokens: int, max_input_tokens: int, weights: str,
-                  device: str, as_json: bool) -> None:
+def summarize_cmd(file: str, max_new_tokens: int | None, max_input_tokens: int | None,
+                  adapter: str, batch_size: int, weights: str, device: str,
+                  as_json: bool) -> None:
     """Summarize a UTF-8 text file (or stdin with -) in two or three sentences.
 
     A .jsonl file is read as one document per line ({"text": ...}) and gives one summary per
-    line. Zero-shot with the instruct backbone: greedy decoding, repetition penalty 1.1, no
-    repeated 4-grams.
+    line. The shipped default prompts the instruct backbone (greedy decoding, repetition
+    penalty 1.1, no repeated 4-grams); --adapter DIR uses one trained by finetune.
 
     \b
     Examples:
@@ -280,26 +254,24 @@ def summarize_cmd(file: str, max_new_tokens: int, max_input_tokens: int, weights
       cat article.txt | memgpt-task summarize - --max-new-tokens 60
       memgpt-task summarize articles.jsonl --json > summaries.jsonl
     """
-    from memgpt.generate import generate
+    from memgpt.cli_tasks import load_for_task
+    from memgpt.tasks.pipelines import generate_texts
 
     docs, is_jsonl = read_documents(file)
-    model, tok = load_model_and_tokenizer(weights, device)
+    spec, model, tok = load_for_task("summarize", adapter, weights, device)
     stream = not as_json and not is_jsonl
-    for doc in docs:
-        prompt, n_input, truncated = summary_prompt(
-            tok, model, doc, max_input_tokens=max_input_tokens, max_new_tokens=max_new_tokens)
-        start = time.perf_counter()
-        summary = generate(model, tok, prompt, max_new_tokens=max_new_tokens,
-                           repetition_penalty=1.1, no_repeat_ngram_size=4,
-                           on_text=stream_to_stdout if stream else None).strip()
-        seconds = time.perf_counter() - start
-        if as_json:
-            emit_json({"summary": summary, "input_tokens": n_input, "truncated": truncated,
-                       "seconds": round(seconds, 3)})
-        elif is_jsonl:
-            click.echo(" ".join(summary.split()))
-        else:
-            click.echo()
+    for i in range(0, len(docs), batch_size):
+        outs = generate_texts(model, tok, spec, docs[i:i + batch_size],
+                              max_new_tokens=max_new_tokens, max_input_tokens=max_input_tokens,
+                              batch_size=batch_size, on_text=stream_to_stdout if stream else None)
+        for o in outs:
+            if as_json:
+                emit_json({"summary": o.text, "input_tokens": o.input_tokens,
+                           "truncated": o.truncated, "seconds": o.seconds})
+            elif is_jsonl:
+                click.echo(o.text)
+            else:
+                click.echo()
 
 
 # ----------------------------------------------------------------------------- weights
@@ -489,6 +461,9 @@ COMMANDS: dict[str, click.Command] = {
     "weights": weights_group,
     "memory": memory_group,
 }
+from memgpt.cli_tasks import TASK_COMMANDS  # noqa: E402  (it imports helpers from here)
+
+COMMANDS.update(TASK_COMMANDS)
 for _name, _command in COMMANDS.items():
     cli.add_command(_command, _name)
 

@@ -1,0 +1,278 @@
+"""``memgpt-task`` task commands: summarize, translate, classify, qa and finetune.
+
+Each runs the shared backbone with a task folder (adapter + head + settings, see
+``memgpt.tasks.artifacts``): the shipped default unless ``--adapter NAME|PATH`` names another.
+Inputs: one text argument, a file (``.txt``: one input per line — for summarize the whole file is
+one document; ``.jsonl``/``.csv``/``.tsv``: one record per row with the task's field names) or
+``-`` for stdin. ``--json`` prints one object per input, in input order.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from memgpt.cli import emit_json, load_model_and_tokenizer, model_options, read_text
+
+log = logging.getLogger("memgpt.cli")
+RECORD_SUFFIXES = (".jsonl", ".csv", ".tsv")
+
+
+def adapter_option(default: str | None):
+    return click.option(
+        "--adapter", "adapter", default=default, show_default=bool(default), metavar="NAME|DIR",
+        help="Task folder to use: a shipped default name or a folder written by finetune.")
+
+
+def batch_option(f):
+    return click.option("--batch-size", type=click.IntRange(1, 256), default=8,
+                        show_default=True, help="Inputs run together.")(f)
+
+
+def read_inputs(arg: str, task: str) -> tuple[list[dict], bool]:
+    """Records of an argument that is literal text, ``-`` (stdin) or a file; and whether it was
+    a file of many inputs (so plain output prints one line per input)."""
+    from memgpt.tasks.data import read_records
+
+    path = Path(arg)
+    if arg != "-" and path.suffix.lower() in RECORD_SUFFIXES:
+        if not path.exists():
+            raise FileNotFoundError(f"no such file: {arg}")
+        return read_records(path, task=task), True
+    if arg == "-" or (len(arg) < 4096 and "\n" not in arg and path.is_file()):
+        lines = [s.strip() for s in read_text(arg).splitlines()]
+        return [{"text": s} for s in lines if s], True
+    if not arg.strip():
+        raise ValueError("the input text is empty")
+    return [{"text": arg}], False
+
+
+def load_for_task(task: str, adapter: str, weights: str, device: str):
+    from memgpt.tasks.artifacts import load_task
+
+    model, tok = load_model_and_tokenizer(weights, device)
+    spec, task_model = load_task(adapter, model)
+    if spec.task != task:
+        raise ValueError(f"{adapter} is a {spec.task} task folder, not {task}")
+    return spec, task_model, tok
+
+
+@click.command("translate")
+@click.argument("text", metavar="TEXT|FILE|-")
+@click.option("--src", default=None, help="Source language code (default: the adapter's, en).")
+@click.option("--tgt", default=None, help="Target language code (default: the adapter's, es).")
+@click.option("--max-new-tokens", type=click.IntRange(1, 1024), default=None,
+              help="Longest translation in tokens (default: the adapter's, 96).")
+@adapter_option("translate")
+@batch_option
+@model_options
+def translate_cmd(text, src, tgt, max_new_tokens, adapter, batch_size, weights, device, as_json):
+    """Translate sentences (English → Spanish by default).
+
+    TEXT is one sentence; a .txt file or stdin (-) holds one sentence a line; a .jsonl/.csv/.tsv
+    file holds a "text" field per row. With --json: {"translation", "input_tokens", "seconds"}.
+
+    \b
+    Examples:
+      memgpt-task translate "Where is the train station?"
+      memgpt-task translate sentences.txt --json > es.jsonl
+      echo "I like tea." | memgpt-task translate -
+    """
+    from memgpt.tasks.pipelines import generate_texts
+    from memgpt.tasks.recipes import language_fields
+
+    records, many = read_inputs(text, "translate")
+    spec, model, tok = load_for_task("translate", adapter, weights, device)
+    trained = (spec.info.get("src"), spec.info.get("tgt"))
+    if spec.adapter is not None and (src or trained[0], tgt or trained[1]) != trained:
+        log.warning("the adapter was trained for %s→%s; other languages run on what the "
+                    "backbone knows", *trained)
+    outs = generate_texts(model, tok, spec, [r["text"] for r in records],
+                          extra=language_fields(spec, src, tgt), max_new_tokens=max_new_tokens,
+                          batch_size=batch_size)
+    for o in outs:
+        if as_json:
+            emit_json({"translation": o.text, "input_tokens": o.input_tokens,
+                       "seconds": o.seconds})
+        else:
+            click.echo(o.text)
+
+
+def classify_default(labels: str) -> str:
+    from memgpt.tasks.artifacts import DEFAULTS
+
+    key = f"classify:{labels}"
+    if key not in DEFAULTS:
+        names = sorted(k.split(":")[1] for k in DEFAULTS if k.startswith("classify:"))
+        raise click.BadParameter(f"unknown label set {labels!r}; shipped: {', '.join(names)}",
+                                 param_hint="--labels")
+    return DEFAULTS[key]
+
+
+@click.command("classify")
+@click.argument("text", metavar="TEXT|FILE|-")
+@click.option("--labels", default="sentiment", show_default=True,
+              help="Shipped label set: sentiment, topic (BBC news) or spam.")
+@adapter_option(None)
+@batch_option
+@model_options
+def classify_cmd(text, labels, adapter, batch_size, weights, device, as_json):
+    """Label texts with a shipped classifier or your own (--adapter DIR from finetune).
+
+    TEXT is one text; a .txt file or stdin (-) holds one text a line; a .jsonl/.csv/.tsv file
+    holds a "text" field per row. Prints "LABEL<TAB>SCORE" per input; with --json
+    {"label", "score", "scores"}.
+
+    \b
+    Examples:
+      memgpt-task classify "I loved it"
+      memgpt-task classify --labels topic article.txt
+      memgpt-task classify --adapter my-adapter/ reviews.jsonl --json
+    """
+    from memgpt.tasks.pipelines import classify
+
+    records, _ = read_inputs(text, "classify")
+    spec, model, tok = load_for_task("classify", adapter or classify_default(labels),
+                                     weights, device)
+    for r in classify(model, tok, spec, [r["text"] for r in records], batch_size=batch_size):
+        if as_json:
+            emit_json({"label": r.label, "score": r.score, "scores": r.scores})
+        else:
+            click.echo(f"{r.label}\t{r.score:.4f}")
+
+
+@click.command("qa")
+@click.argument("question", metavar="QUESTION|FILE")
+@click.option("--context", "context", metavar="FILE|-|TEXT", default=None,
+              help="The text to answer from: a file, - for stdin, or the text itself.")
+@click.option("--max-answer-tokens", type=click.IntRange(1, 512), default=30, show_default=True)
+@click.option("--stride", type=click.IntRange(0, 1024), default=64, show_default=True,
+              help="Overlap in tokens between windows of a long context.")
+@adapter_option("qa")
+@model_options
+def qa_cmd(question, context, max_answer_tokens, stride, adapter, weights, device, as_json):
+    """Answer a question with a span of the context (extractive QA).
+
+    With --context, QUESTION is the question. Without it, QUESTION is a .jsonl/.csv/.tsv file
+    with "context" and "question" per row. Prints the answer; with --json
+    {"answer", "start", "end", "score"} (character offsets into the context).
+
+    \b
+    Examples:
+      memgpt-task qa --context doc.txt "Who founded the company?"
+      memgpt-task qa questions.jsonl --json
+    """
+    from memgpt.tasks.pipelines import answer
+
+    if context is None:
+        if Path(question).suffix.lower() not in RECORD_SUFFIXES:
+            raise click.UsageError("give --context FILE|-|TEXT, or a .jsonl/.csv/.tsv file of "
+                                   "context + question records")
+        records, _ = read_inputs(question, "qa")
+    else:
+        path = Path(context)
+        ctx = read_text(context) if context == "-" or (
+            len(context) < 4096 and "\n" not in context and path.is_file()) else context
+        if not question.strip():
+            raise ValueError("the question is empty")
+        records = [{"context": ctx, "question": question}]
+    spec, model, tok = load_for_task("qa", adapter, weights, device)
+    for r in records:
+        span = answer(model, tok, spec, r["question"], r["context"],
+                      max_answer_tokens=max_answer_tokens, stride=stride)
+        if as_json:
+            emit_json({"answer": span.answer, "start": span.start, "end": span.end,
+                       "score": span.score})
+        else:
+            click.echo(span.answer)
+
+
+def load_training_data(spec_or_path: str, task: str) -> list[dict]:
+    from memgpt.tasks.data import load_builtin, parse_data_spec, read_records
+
+    if spec_or_path.startswith("builtin:"):
+        name, split = parse_data_spec(spec_or_path)
+        return load_builtin(name, split)
+    return read_records(spec_or_path, task=task)
+
+
+def _targets(records: list[dict], task: str, where: str) -> None:
+    need = {"summarize": "summary", "translate": "translation", "classify": "label",
+            "qa": "answers"}[task]
+    for i, r in enumerate(records, 1):
+        if not r.get(need):
+            raise ValueError(f"{where}: record {i} has no {need!r} (needed for training)")
+
+
+@click.command("finetune")
+@click.option("--task", type=click.Choice(["summarize", "translate", "classify", "qa"]),
+              required=True)
+@click.option("--data", required=True, metavar="FILE|builtin:NAME:SPLIT",
+              help="Training records (.jsonl/.csv/.tsv with the task's fields + reference).")
+@click.option("--valid", default=None, metavar="FILE|builtin:NAME:SPLIT",
+              help="Validation records (default: a seeded 10% of --data).")
+@click.option("-o", "--output", required=True, metavar="DIR", help="Task folder to write.")
+@click.option("--adapter-kind", type=click.Choice(["lora", "bottleneck", "none"]),
+              default=None, help="none trains only the head on the frozen backbone (fast). "
+              "Default: none for classify and qa, lora for generation.")
+@click.option("--rank", type=click.IntRange(1, 256), default=8, show_default=True)
+@click.option("--adapt-layers", default="", help="Comma-separated block indices (default all).")
+@click.option("--epochs", type=click.IntRange(1, 1000), default=3, show_default=True)
+@click.option("--max-steps", type=click.IntRange(1), default=None)
+@click.option("--batch-size", type=click.IntRange(1, 1024), default=8, show_default=True)
+@click.option("--grad-accum", type=click.IntRange(1, 1024), default=1, show_default=True)
+@click.option("--lr", type=click.FloatRange(0, min_open=True), default=None,
+              help="Default: 1e-3 head-only, 2e-4 with an adapter.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--limit", type=click.IntRange(1), default=None,
+              help="Use only the first N training records.")
+@click.option("--max-input-tokens", type=click.IntRange(16, 8192), default=None,
+              help="Input length the task is trained and run with (default per task).")
+@click.option("--resume/--no-resume", default=True, show_default=True,
+              help="Continue from DIR.work/checkpoint when an earlier run left one.")
+@click.option("--weights", default="smollm2-135m", show_default=True, envvar="MEMGPT_WEIGHTS",
+              metavar="NAME|PATH")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+def finetune_cmd(task, data, valid, output, adapter_kind, rank, adapt_layers, epochs, max_steps,
+                 batch_size, grad_accum, lr, seed, limit, max_input_tokens, resume, weights,
+                 device):
+    """Train an adapter and/or head for a task on your data; writes a task folder.
+
+    Training state (resumable checkpoints, train_log.jsonl) goes to DIR.work next to DIR.
+    The result is used with --adapter DIR by the task's command.
+
+    \b
+    Examples:
+      memgpt-task finetune --task classify --data my.csv -o my-adapter/
+      memgpt-task classify --adapter my-adapter/ "..."
+      memgpt-task finetune --task translate --data builtin:tatoeba-en-es:train -o mt/
+    """
+    from memgpt.tasks.recipes import run_finetune
+
+    records = load_training_data(data, task)[:limit]
+    _targets(records, task, data)
+    valid_records = None
+    if valid:
+        valid_records = load_training_data(valid, task)
+        _targets(valid_records, task, valid)
+    model, tok = load_model_and_tokenizer(weights, device)
+    layers = tuple(int(x) for x in adapt_layers.split(",") if x.strip())
+    summary = run_finetune(model, tok, task=task, records=records, valid_records=valid_records,
+                           output=output, adapter_kind=adapter_kind, rank=rank, layers=layers,
+                           epochs=epochs, max_steps=max_steps, batch_size=batch_size,
+                           grad_accum=grad_accum, lr=lr, seed=seed, resume=resume,
+                           max_input_tokens=max_input_tokens,
+                           command=" ".join(["memgpt-task", *sys.argv[1:]]))
+    emit_json(summary)
+
+
+TASK_COMMANDS: dict[str, Any] = {
+    "translate": translate_cmd,
+    "classify": classify_cmd,
+    "qa": qa_cmd,
+    "finetune": finetune_cmd,
+}

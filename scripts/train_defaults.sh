@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Trains the shipped default task folders (memgpt/tasks/defaults/*) with the project's own recipe:
+# `memgpt-task finetune` on the built-in offline datasets, on the default SmolLM2-135M backbone.
+# CPU run (2 cores): head-only probes on the frozen backbone for classify and qa (minutes each);
+# a LoRA adapter for translation (the long one). Logs go to $LOGS (default /tmp/memgpt-train).
+# Usage: bash scripts/train_defaults.sh [topic|sentiment|spam|qa|translate ...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+D=memgpt/tasks/defaults
+LOGS=${LOGS:-/tmp/memgpt-train}
+mkdir -p "$LOGS"
+run() { local name=$1; shift; echo "== $name: memgpt-task finetune $*" | tee "$LOGS/$name.log"
+        ( time memgpt-task finetune "$@" ) >> "$LOGS/$name.log" 2>&1; tail -n 5 "$LOGS/$name.log"; }
+for what in "${@:-topic sentiment spam qa translate}"; do for w in $what; do case $w in
+  topic) run classify-topic --task classify --data builtin:bbc-topic:train \
+           --valid builtin:bbc-topic:valid -o $D/classify-topic --max-input-tokens 256 \
+           --epochs 30 --batch-size 32 --lr 3e-3 --no-resume ;;
+  sentiment) run classify-sentiment --task classify --data builtin:sentiment:train --limit 8000 \
+           --valid builtin:sentiment:valid -o $D/classify-sentiment --max-input-tokens 96 \
+           --epochs 30 --batch-size 64 --lr 3e-3 --no-resume ;;
+  spam) run classify-spam --task classify --data builtin:sms-spam:train \
+           --valid builtin:sms-spam:valid -o $D/classify-spam --max-input-tokens 96 \
+           --epochs 30 --batch-size 64 --lr 3e-3 --no-resume ;;
+  qa) run qa --task qa --data builtin:bbc-cloze:train --limit 1200 \
+           --valid builtin:bbc-cloze:valid -o $D/qa --max-input-tokens 384 \
+           --epochs 10 --batch-size 16 --lr 2e-3 --no-resume ;;
+  translate) run translate-en-es --task translate --data builtin:tatoeba-en-es:train \
+           --valid builtin:tatoeba-en-es:valid -o $D/translate-en-es --adapter-kind lora \
+           --rank 16 --epochs 1 --max-steps ${MT_STEPS:-600} --batch-size 16 --lr 1e-3 --no-resume ;;
+  *) echo "unknown: $w" >&2; exit 2 ;;
+esac; done; done

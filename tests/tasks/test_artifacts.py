@@ -1,0 +1,113 @@
+"""Task folders: save → load gives the same predictions; bad folders and backbones are refused."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from memgpt.tasks.adapters import AdapterSpec, adapter_parameters, add_adapters
+from memgpt.tasks.artifacts import (
+    DEFAULTS,
+    TaskSpec,
+    load_task,
+    read_spec,
+    resolve_task,
+    save_task,
+)
+from memgpt.tasks.heads import HeadSpec, TaskModel, build_head
+from memgpt.tasks.recipes import default_spec
+
+
+def _trained(tiny_model, spec: TaskSpec) -> TaskModel:
+    """A task model whose adapter and head hold non-zero random weights (as after training)."""
+    from memgpt.checkpoint import backbone_hash
+
+    torch.manual_seed(1)
+    if spec.adapter is not None:
+        add_adapters(tiny_model, spec.adapter)
+        with torch.no_grad():
+            for p in adapter_parameters(tiny_model):
+                p.normal_(0, 0.05)
+    model = TaskModel(tiny_model, spec.head, build_head(spec.head)).eval()
+    assert backbone_hash(tiny_model)  # hash taken with adapters in place differs: not used
+    return model
+
+
+@pytest.mark.parametrize("task", ["classify", "qa", "translate"])
+def test_save_load_round_trip_gives_identical_outputs(tmp_path, tiny_model, task):
+    from memgpt.checkpoint import backbone_hash
+
+    d = tiny_model.config.d_model
+    lora = AdapterSpec(rank=4, alpha=8, targets=("q_proj", "v_proj"))
+    spec = default_spec(task, d_model=d, labels=("neg", "pos"), adapter=lora)
+    spec = TaskSpec(**{**spec.__dict__, "backbone_hash": backbone_hash(tiny_model)})
+    model = _trained(tiny_model, spec)
+    ids = torch.tensor([[5, 6, 7, 8, 9, 10]])
+    before = model(ids)
+    folder = save_task(tmp_path / "art", spec, model)
+    assert (folder / "adapter.safetensors").is_file()
+    assert (folder / "head.safetensors").is_file() == (task != "translate")
+    spec2, model2 = load_task(folder, tiny_model)  # replaces the adapter on the same backbone
+    assert spec2 == spec
+    after = model2(ids)
+    for a, b in zip(before if isinstance(before, tuple) else (before,),
+                    after if isinstance(after, tuple) else (after,)):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_other_backbone_is_refused(tmp_path, tiny_model, tiny_config):
+    from memgpt.model import MemGPT
+
+    spec = default_spec("classify", d_model=tiny_config.d_model, labels=("a", "b"))
+    spec = TaskSpec(**{**spec.__dict__, "backbone_hash": "0" * 64})
+    save_task(tmp_path / "art", spec, _trained(tiny_model, spec))
+    with pytest.raises(ValueError, match="another backbone"):
+        load_task(tmp_path / "art", MemGPT(tiny_config))
+
+
+def test_save_replaces_an_existing_folder_atomically(tmp_path, tiny_model):
+    spec = default_spec("classify", d_model=tiny_model.config.d_model, labels=("a", "b"))
+    model = _trained(tiny_model, spec)
+    save_task(tmp_path / "art", spec, model)
+    save_task(tmp_path / "art", spec, model)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["art"]  # no temp folders left
+
+
+@pytest.mark.parametrize("damage", ["no-json", "bad-json", "format", "unknown-key", "weights"])
+def test_bad_task_folders_give_clear_errors(tmp_path, tiny_model, damage):
+    spec = default_spec("classify", d_model=tiny_model.config.d_model, labels=("a", "b"))
+    folder = save_task(tmp_path / "art", spec, _trained(tiny_model, spec))
+    meta = json.loads((folder / "task.json").read_text())
+    if damage == "no-json":
+        (folder / "task.json").unlink()
+    elif damage == "bad-json":
+        (folder / "task.json").write_text("{oops")
+    elif damage == "format":
+        (folder / "task.json").write_text(json.dumps({**meta, "format": "other"}))
+    elif damage == "unknown-key":
+        (folder / "task.json").write_text(json.dumps({**meta, "surprise": 1}))
+    else:
+        (folder / "head.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(ValueError):
+        load_task(folder, tiny_model)
+
+
+def test_task_spec_checks_head_kind():
+    with pytest.raises(ValueError, match="needs a 'span' head"):
+        TaskSpec("qa", HeadSpec("lm", 8))
+    with pytest.raises(ValueError, match="task must be"):
+        TaskSpec("poetry", HeadSpec("lm", 8))
+
+
+def test_every_shipped_default_resolves_and_parses():
+    for name in set(DEFAULTS.values()):
+        folder = resolve_task(name)
+        _, spec = read_spec(folder)
+        assert spec.task in name or name.startswith(spec.task)
+
+
+def test_unknown_task_name_lists_the_shipped_ones():
+    with pytest.raises(FileNotFoundError, match="shipped"):
+        resolve_task("no-such-task")
