@@ -230,6 +230,8 @@ def _targets(records: list[dict], task: str, where: str) -> None:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--limit", type=click.IntRange(1), default=None,
               help="Use only the first N training records.")
+@click.option("--valid-limit", type=click.IntRange(1), default=500, show_default=True,
+              help="Score each epoch on at most this many validation records.")
 @click.option("--max-input-tokens", type=click.IntRange(16, 8192), default=None,
               help="Input length the task is trained and run with (default per task).")
 @click.option("--resume/--no-resume", default=True, show_default=True,
@@ -238,8 +240,8 @@ def _targets(records: list[dict], task: str, where: str) -> None:
               metavar="NAME|PATH")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 def finetune_cmd(task, data, valid, output, adapter_kind, rank, adapt_layers, epochs, max_steps,
-                 batch_size, grad_accum, lr, seed, limit, max_input_tokens, resume, weights,
-                 device):
+                 batch_size, grad_accum, lr, seed, limit, valid_limit, max_input_tokens, resume,
+                 weights, device):
     """Train an adapter and/or head for a task on your data; writes a task folder.
 
     Training state (resumable checkpoints, train_log.jsonl) goes to DIR.work next to DIR.
@@ -257,7 +259,7 @@ def finetune_cmd(task, data, valid, output, adapter_kind, rank, adapt_layers, ep
     _targets(records, task, data)
     valid_records = None
     if valid:
-        valid_records = load_training_data(valid, task)
+        valid_records = load_training_data(valid, task)[:valid_limit]
         _targets(valid_records, task, valid)
     model, tok = load_model_and_tokenizer(weights, device)
     layers = tuple(int(x) for x in adapt_layers.split(",") if x.strip())

@@ -130,6 +130,11 @@ def save_task(folder: str | os.PathLike, spec: TaskSpec, model: TaskModel) -> Pa
                        for k, v in model.head.state_dict().items()}
             save_file(tensors, str(tmp / "head.safetensors"), metadata={"format": "pt"})
         _write_json(tmp / "task.json", spec.to_dict())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; a task folder is not secret
+        for f in tmp.iterdir():
+            os.chmod(f, 0o666 & ~umask)
         old = None
         if folder.exists():
             old = folder.parent / f".{folder.name}.old.{os.getpid()}"
