@@ -26,6 +26,6 @@ for what in "${@:-topic sentiment spam qa translate}"; do for w in $what; do cas
            --epochs 10 --batch-size 16 --lr 2e-3 --no-resume ;;
   translate) run translate-en-es --task translate --data builtin:tatoeba-en-es:train \
            --valid builtin:tatoeba-en-es:valid -o $D/translate-en-es --adapter-kind lora \
-           --rank 16 --epochs 1 --max-steps ${MT_STEPS:-600} --batch-size 16 --lr 1e-3 --no-resume ;;
+           --rank 16 --adapt-layers ${MT_LAYERS:-14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29} --epochs 1 --max-steps ${MT_STEPS:-600} --batch-size 16 --lr 1e-3 --no-resume ;;
   *) echo "unknown: $w" >&2; exit 2 ;;
 esac; done; done

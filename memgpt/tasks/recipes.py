@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from tqdm import tqdm
 
 from memgpt.tasks.adapters import add_adapters, remove_adapters
@@ -35,7 +36,6 @@ from memgpt.tasks.heads import (
     build_head,
     classification_loss,
     features,
-    lm_loss,
     pool,
     span_loss,
 )
@@ -139,9 +139,15 @@ def collate(batch: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
 def task_loss(task: str):
     """loss_fn(model, batch) for ``finetune.train``."""
     def loss_fn(model: TaskModel, batch: dict) -> torch.Tensor:
-        out = model(batch["ids"], attention_mask=batch["mask"])
         if task in ("summarize", "translate"):
-            return lm_loss(out, batch["labels"])
+            # Same value as lm_loss(model(...), labels), but the [V, D] output projection runs
+            # only where a target token is predicted, not on every prompt position.
+            hidden = features(model.backbone, batch["ids"], attention_mask=batch["mask"])
+            target = batch["labels"][:, 1:]
+            keep = target != -100
+            logits = F.linear(hidden[:, :-1][keep], model.backbone.output_weight())
+            return F.cross_entropy(logits.float(), target[keep])
+        out = model(batch["ids"], attention_mask=batch["mask"])
         if task == "classify":
             return classification_loss(out, batch["label"])
         return span_loss(out[0], out[1], batch["start"], batch["end"])

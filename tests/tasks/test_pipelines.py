@@ -89,3 +89,17 @@ def test_token_f1_matches_squad_normalisation():
     assert token_f1("The Eiffel Tower!", "eiffel tower") == 1.0
     assert token_f1("Paris", "London") == 0.0
     assert abs(token_f1("big red dog", "red dog") - 0.8) < 1e-9
+
+
+def test_generation_training_loss_equals_the_full_lm_loss(tiny_model, tiny_tokenizer):
+    """task_loss only projects target positions onto the vocabulary: same value as lm_loss."""
+    from memgpt.tasks.heads import lm_loss
+    from memgpt.tasks.recipes import collate, make_examples, task_loss
+
+    spec = default_spec("translate", d_model=tiny_model.config.d_model)
+    model = TaskModel(tiny_model, spec.head).eval()
+    records = [{"text": "Hello there", "translation": "Hola"},
+               {"text": "How are you today?", "translation": "¿Cómo estás hoy?"}]
+    batch = collate(make_examples(spec, tiny_tokenizer, records), tiny_tokenizer.pad_id)
+    full = lm_loss(model(batch["ids"], attention_mask=batch["mask"]), batch["labels"])
+    torch.testing.assert_close(task_loss("translate")(model, batch), full, rtol=1e-5, atol=1e-6)
