@@ -4,6 +4,9 @@
 # CPU run (2 cores): head-only probes on the frozen backbone for classify and qa (minutes each);
 # a LoRA adapter for translation (the long one). Logs go to $LOGS (default /tmp/memgpt-train).
 # Usage: bash scripts/train_defaults.sh [topic|sentiment|spam|qa|translate ...]
+# The shipped translate-en-es adapter: MT_STEPS=3000 bash scripts/train_defaults.sh translate,
+# stopped by hand after the step-1000 checkpoint (CPU time ran out), then finished with the same
+# command plus `--max-steps 1001 --resume` (one more step, validation, saving the task folder).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 D=memgpt/tasks/defaults
