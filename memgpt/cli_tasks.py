@@ -33,6 +33,22 @@ def batch_option(f):
                         show_default=True, help="Inputs run together.")(f)
 
 
+def _is_file_arg(arg: str) -> bool:
+    """Whether an argument names a file: ``-``, an existing file, or something path-shaped (no
+    spaces, and a folder separator or a text-file suffix) — which must then exist."""
+    if arg == "-":
+        return True
+    if len(arg) > 4096 or "\n" in arg:
+        return False
+    path = Path(arg)
+    if path.is_file():
+        return True
+    if not any(c.isspace() for c in arg) and ("/" in arg or path.suffix.lower() in
+                                               (".txt", ".md", ".text", ".json", *RECORD_SUFFIXES)):
+        raise FileNotFoundError(f"no such file: {arg}")
+    return False
+
+
 def read_inputs(arg: str, task: str) -> tuple[list[dict], bool]:
     """Records of an argument that is literal text, ``-`` (stdin) or a file; and whether it was
     a file of many inputs (so plain output prints one line per input)."""
@@ -43,7 +59,7 @@ def read_inputs(arg: str, task: str) -> tuple[list[dict], bool]:
         if not path.exists():
             raise FileNotFoundError(f"no such file: {arg}")
         return read_records(path, task=task), True
-    if arg == "-" or (len(arg) < 4096 and "\n" not in arg and path.is_file()):
+    if _is_file_arg(arg):
         lines = [s.strip() for s in read_text(arg).splitlines()]
         return [{"text": s} for s in lines if s], True
     if not arg.strip():
@@ -174,9 +190,7 @@ def qa_cmd(question, context, max_answer_tokens, stride, adapter, weights, devic
                                    "context + question records")
         records, _ = read_inputs(question, "qa")
     else:
-        path = Path(context)
-        ctx = read_text(context) if context == "-" or (
-            len(context) < 4096 and "\n" not in context and path.is_file()) else context
+        ctx = read_text(context) if _is_file_arg(context) else context
         if not question.strip():
             raise ValueError("the question is empty")
         records = [{"context": ctx, "question": question}]

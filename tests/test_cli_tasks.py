@@ -148,3 +148,14 @@ def test_unknown_label_set_is_a_usage_error(weights):
 def test_qa_without_context_needs_a_records_file(weights):
     r = invoke(weights, "qa", "Who?")
     assert r.exit_code == 2 and "--context" in r.output
+
+
+@pytest.mark.parametrize("args", [["qa", "--context", "missing/doc.txt", "Who?"],
+                                  ["classify", "notes.txt"], ["translate", "in.jsonl"]])
+def test_a_missing_file_is_an_error_not_text(weights, args):
+    assert "no such file" in one_line_error(invoke(weights, *args))
+
+
+def test_plain_text_arguments_are_inputs(weights, classifier):
+    out = ok(invoke(weights, "classify", "--adapter", str(classifier), "a b.c"))
+    assert out.split("\t")[0] in ("pos", "neg")
