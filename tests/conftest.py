@@ -37,3 +37,17 @@ def tiny_checkpoint(tmp_path, tiny_model, tiny_tokenizer) -> Path:
     from memgpt.checkpoint import save_checkpoint
 
     return save_checkpoint(tiny_model, tiny_tokenizer, tmp_path / "tiny-ckpt")
+
+
+@pytest.fixture(scope="session")
+def tiny_weights_dir(tmp_path_factory) -> str:
+    """A saved tiny seeded checkpoint folder (as a string path), shared by the CLI tests."""
+    from memgpt.checkpoint import save_checkpoint
+    from memgpt.model import MemGPT
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = MemGPT(get_preset("tiny")).eval()
+    path = tmp_path_factory.mktemp("ckpt") / "tiny"
+    save_checkpoint(model, build_test_tokenizer(), path)
+    return str(path)

@@ -15,20 +15,8 @@ CONTEXT = "The harbour freezes in January. The first ferry arrives in spring fro
 
 
 @pytest.fixture(scope="module")
-def weights(tmp_path_factory) -> str:
-    import torch
-
-    from memgpt.checkpoint import save_checkpoint
-    from memgpt.config import get_preset
-    from memgpt.model import MemGPT
-    from memgpt.tokenizer import build_test_tokenizer
-
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        model = MemGPT(get_preset("tiny")).eval()
-    path = tmp_path_factory.mktemp("ckpt") / "tiny"
-    save_checkpoint(model, build_test_tokenizer(), path)
-    return str(path)
+def weights(tiny_weights_dir) -> str:
+    return tiny_weights_dir
 
 
 def invoke(weights, *args, input=None):
