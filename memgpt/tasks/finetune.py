@@ -519,7 +519,10 @@ def train(
             if interrupted:
                 bar.close()
                 return _result(state, out, completed=False)
-        _end_epoch(model, eval_fn, state, config, out, ctx)
+        # Stopped by max_steps inside an epoch: evaluate, but keep the data position so that
+        # a later run with a larger max_steps continues this epoch where it stopped.
+        _end_epoch(model, eval_fn, state, config, out, ctx,
+                   advance=state.position >= len(order))
         _save_checkpoint(out, model, optimizer, scheduler, state, config, ctx)
     bar.close()
     if eval_fn is None and ctx.rank == 0:
@@ -553,8 +556,9 @@ def _log(out: Path, state: _State, loss: float, lr: float, ctx: _Dist) -> None:
         f.write(json.dumps(entry) + "\n")
 
 
-def _end_epoch(model, eval_fn, state: _State, config: TrainConfig, out: Path, ctx) -> None:
-    """Evaluate, keep the best weights, count bad epochs, move to the next epoch."""
+def _end_epoch(model, eval_fn, state: _State, config: TrainConfig, out: Path, ctx, *,
+               advance: bool = True) -> None:
+    """Evaluate, keep the best weights, count bad epochs, move to the next epoch (if advance)."""
     if eval_fn is not None:
         model.eval()
         with torch.no_grad():
@@ -569,8 +573,9 @@ def _end_epoch(model, eval_fn, state: _State, config: TrainConfig, out: Path, ct
             state.stopped_early = config.patience is not None and (
                 state.bad_epochs >= config.patience)
         logger.info("epoch %d metric %.4f (best %.4f)", state.epoch, metric, state.best_metric)
-    state.epoch += 1
-    state.position = 0
+    if advance:
+        state.epoch += 1
+        state.position = 0
 
 
 def _result(state: _State, out: Path, *, completed: bool) -> TrainResult:

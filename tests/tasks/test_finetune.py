@@ -68,6 +68,22 @@ def test_training_reduces_loss(tmp_path):
     assert set(load_file(tmp_path / "best.safetensors")) == set(trainable(model))
 
 
+def test_a_finished_max_steps_run_can_be_extended_mid_epoch(tmp_path):
+    """Stopping at max_steps inside an epoch keeps the data position: a larger max_steps later
+    continues the same epoch (4 steps per epoch here: 6 = one epoch and a half)."""
+    cfg = replace(BASE, epochs=1, max_steps=6, batch_size=8, grad_accum=1, save_every=100)
+    kw = dict(loss_fn=loss_fn, train_data=make_data(32), collate=collate, progress=False,
+              out_dir=tmp_path, eval_fn=eval_fn_factory())
+    first = train(make_task(), config=cfg, **kw)
+    assert first.completed and first.steps == 6 and first.epochs_run == 1
+    more = train(make_task(), config=replace(cfg, max_steps=10), **kw)
+    assert more.completed and more.steps == 10 and more.epochs_run == 2
+    assert more.losses[:6] == first.losses
+    log = [json.loads(line) for line in (tmp_path / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == list(range(1, 11))
+    assert [r["epoch"] for r in log] == [0] * 4 + [1] * 4 + [2] * 2
+
+
 def eval_fn_factory():
     ids = torch.stack([x for x, _ in make_data(6)])
 
