@@ -142,6 +142,10 @@ def cli(verbose: int) -> None:
     \b
     Examples:
       memgpt-task summarize article.txt
+      memgpt-task translate "Where is the train station?"
+      memgpt-task classify --labels topic article.txt
+      memgpt-task qa --context doc.txt "Who founded the company?"
+      memgpt-task finetune --task classify --data my.csv -o my-adapter/
       memgpt-task generate "Write a haiku about the sea" --max-new-tokens 40 --chat
       memgpt-task weights fetch
       memgpt-task memory build notes/*.txt -o notes.bank
