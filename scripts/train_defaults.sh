@@ -6,7 +6,9 @@
 # Usage: bash scripts/train_defaults.sh [topic|sentiment|spam|qa|translate ...]
 # The shipped translate-en-es adapter: MT_STEPS=3000 bash scripts/train_defaults.sh translate,
 # stopped by hand after the step-1000 checkpoint (CPU time ran out), then finished with the same
-# command plus `--max-steps 1001 --resume` (one more step, validation, saving the task folder).
+# command plus `--max-steps 1001 --resume` (one more step, validation, saving the task folder);
+# then continued with `--max-steps 1550 --resume` from that checkpoint (its data position set back
+# to epoch 0, example 16016, where step 1001 had left the first epoch).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 D=memgpt/tasks/defaults
