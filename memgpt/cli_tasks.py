@@ -211,15 +211,7 @@ def load_training_data(spec_or_path: str, task: str) -> list[dict]:
     if spec_or_path.startswith("builtin:"):
         name, split = parse_data_spec(spec_or_path)
         return load_builtin(name, split)
-    return read_records(spec_or_path, task=task)
-
-
-def _targets(records: list[dict], task: str, where: str) -> None:
-    need = {"summarize": "summary", "translate": "translation", "classify": "label",
-            "qa": "answers"}[task]
-    for i, r in enumerate(records, 1):
-        if not r.get(need):
-            raise ValueError(f"{where}: record {i} has no {need!r} (needed for training)")
+    return read_records(spec_or_path, task=task, need_targets=True)
 
 
 @click.command("finetune")
@@ -270,11 +262,9 @@ def finetune_cmd(task, data, valid, output, adapter_kind, rank, adapt_layers, ep
     from memgpt.tasks.recipes import run_finetune
 
     records = load_training_data(data, task)[:limit]
-    _targets(records, task, data)
     valid_records = None
     if valid:
         valid_records = load_training_data(valid, task)[:valid_limit]
-        _targets(valid_records, task, valid)
     model, tok = load_model_and_tokenizer(weights, device)
     layers = tuple(int(x) for x in adapt_layers.split(",") if x.strip())
     summary = run_finetune(model, tok, task=task, records=records, valid_records=valid_records,

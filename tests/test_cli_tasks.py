@@ -101,20 +101,16 @@ def test_translate_lora_finetune_and_run(weights, tmp_path):
     assert "translation" in json.loads(out)
 
 
-def test_finetune_needs_references(weights, tmp_path):
+@pytest.mark.parametrize("rows, expected", [
+    ('{"text": "no label here"}\n{"text": "nor here"}\n', "label"),  # references needed
+    ('{"text": "a", "label": "x"}\n{not json\n', ":2"),  # bad row: line-numbered
+])
+def test_bad_training_data_is_a_one_line_error(weights, tmp_path, rows, expected):
     data = tmp_path / "bad.jsonl"
-    data.write_text('{"text": "no label here"}\n{"text": "nor here"}\n')
+    data.write_text(rows)
     msg = one_line_error(invoke(weights, "finetune", "--task", "classify", "--data", str(data),
                                 "-o", str(tmp_path / "x")))
-    assert "label" in msg
-
-
-def test_bad_data_row_is_a_line_numbered_error(weights, tmp_path):
-    data = tmp_path / "bad.jsonl"
-    data.write_text('{"text": "a", "label": "x"}\n{not json\n')
-    msg = one_line_error(invoke(weights, "finetune", "--task", "classify", "--data", str(data),
-                                "-o", str(tmp_path / "x")))
-    assert ":2" in msg
+    assert expected in msg
 
 
 def test_task_folder_of_the_wrong_task_is_refused(weights, classifier):

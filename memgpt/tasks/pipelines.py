@@ -67,7 +67,7 @@ def format_input(spec: TaskSpec, tok, fields: dict[str, str]) -> str:
     return tok.apply_chat([{"role": "user", "content": body}]) if spec.chat else body
 
 
-def _fit(spec: TaskSpec, tok, text: str, budget: int) -> tuple[str, int, bool]:
+def _fit(tok, text: str, budget: int) -> tuple[str, int, bool]:
     """``text`` cut to ``budget`` tokens (a warning when cut), its token count, whether cut."""
     ids = tok.encode(text)
     if len(ids) <= budget:
@@ -100,7 +100,7 @@ def generate_texts(model: TaskModel, tok, spec: TaskSpec, texts: Sequence[str], 
         raise ValueError("--max-new-tokens leaves no room for the input in the model's context")
     out: list[Generated] = []
     for i in range(0, len(texts), batch_size):
-        chunk = [_fit(spec, tok, t, budget) for t in texts[i:i + batch_size]]
+        chunk = [_fit(tok, t, budget) for t in texts[i:i + batch_size]]
         prompts = [format_input(spec, tok, {"text": t, **(extra or {})}) for t, _, _ in chunk]
         start = time.perf_counter()
         with torch.inference_mode():
@@ -111,7 +111,7 @@ def generate_texts(model: TaskModel, tok, spec: TaskSpec, texts: Sequence[str], 
     return out
 
 
-def _pad(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+def pad_right(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Right-padded ids [B, T] and mask [B, T]."""
     width = max(len(r) for r in rows)
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
@@ -136,7 +136,7 @@ def classify(model: TaskModel, tok, spec: TaskSpec, texts: Sequence[str], *,
     out: list[Label] = []
     for i in range(0, len(texts), batch_size):
         rows = [classify_ids(spec, tok, t) for t in texts[i:i + batch_size]]
-        ids, mask = _pad(rows, tok.pad_id)
+        ids, mask = pad_right(rows, tok.pad_id)
         probs = model(ids.to(device), attention_mask=mask.to(device)).float().softmax(-1).cpu()
         for p in probs:
             j = int(p.argmax())
@@ -181,7 +181,7 @@ def answer(model: TaskModel, tok, spec: TaskSpec, question: str, context: str, *
     best = None
     for i in range(0, len(wins), batch_size):
         group = wins[i:i + batch_size]
-        ids, mask = _pad([w.ids for w in group], tok.pad_id)
+        ids, mask = pad_right([w.ids for w in group], tok.pad_id)
         start, end = model(ids.to(device), attention_mask=mask.to(device))
         for w, s, e in zip(group, start.float().cpu(), end.float().cpu()):
             allowed = torch.zeros(s.shape[0], dtype=torch.bool)

@@ -39,7 +39,7 @@ from memgpt.tasks.heads import (
     pool,
     span_loss,
 )
-from memgpt.tasks.pipelines import LANGUAGES, _pad, classify_ids, format_input, qa_windows
+from memgpt.tasks.pipelines import LANGUAGES, classify_ids, format_input, pad_right, qa_windows
 
 log = logging.getLogger(__name__)
 
@@ -126,10 +126,10 @@ def _qa_example(spec: TaskSpec, tok, r: dict) -> dict | None:
 
 
 def collate(batch: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
-    ids, mask = _pad([b["ids"] for b in batch], pad_id)
+    ids, mask = pad_right([b["ids"] for b in batch], pad_id)
     out = {"ids": ids, "mask": mask}
     if "labels" in batch[0]:
-        out["labels"], _ = _pad([b["labels"] for b in batch], -100)
+        out["labels"], _ = pad_right([b["labels"] for b in batch], -100)
     for key in ("label", "start", "end"):
         if key in batch[0]:
             out[key] = torch.tensor([b[key] for b in batch])
@@ -167,7 +167,7 @@ def cache_features(backbone, tok, spec: TaskSpec, examples: list[dict], *, batch
     for i in tqdm(range(0, len(order), batch_size), desc="features", unit="batch",
                   disable=not progress):
         idx = order[i:i + batch_size]
-        ids, mask = _pad([examples[j]["ids"] for j in idx], tok.pad_id)
+        ids, mask = pad_right([examples[j]["ids"] for j in idx], tok.pad_id)
         h = features(backbone, ids, attention_mask=mask)
         for row, j in enumerate(idx):
             n = len(examples[j]["ids"])
