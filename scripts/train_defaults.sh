@@ -2,7 +2,7 @@
 # Trains the shipped default task folders (memgpt/tasks/defaults/*) with the project's own recipe:
 # `memgpt-task finetune` on the built-in offline datasets, on the default SmolLM2-135M backbone.
 # CPU run (2 cores): head-only probes on the frozen backbone for classify and qa (minutes each);
-# a LoRA adapter for translation (the long one). Logs go to $LOGS (default /tmp/memgpt-train).
+# LoRA adapters for translation and summarization (the long ones). Logs go to $LOGS (default /tmp/memgpt-train).
 # Usage: bash scripts/train_defaults.sh [topic|sentiment|spam|qa|translate ...]
 # The shipped translate-en-es adapter: MT_STEPS=3000 bash scripts/train_defaults.sh translate,
 # stopped by hand after the step-1000 checkpoint (CPU time ran out), then finished with the same
@@ -16,7 +16,7 @@ LOGS=${LOGS:-/tmp/memgpt-train}
 mkdir -p "$LOGS"
 run() { local name=$1; shift; echo "== $name: memgpt-task finetune $*" | tee "$LOGS/$name.log"
         ( time memgpt-task finetune "$@" ) >> "$LOGS/$name.log" 2>&1; tail -n 5 "$LOGS/$name.log"; }
-for what in "${@:-topic sentiment spam qa translate}"; do for w in $what; do case $w in
+for what in "${@:-topic sentiment spam qa translate summarize}"; do for w in $what; do case $w in
   topic) run classify-topic --task classify --data builtin:bbc-topic:train \
            --valid builtin:bbc-topic:valid -o $D/classify-topic --max-input-tokens 256 \
            --epochs 30 --batch-size 32 --lr 3e-3 --no-resume ;;
@@ -32,5 +32,9 @@ for what in "${@:-topic sentiment spam qa translate}"; do for w in $what; do cas
   translate) run translate-en-es --task translate --data builtin:tatoeba-en-es:train \
            --valid builtin:tatoeba-en-es:valid -o $D/translate-en-es --adapter-kind lora \
            --rank 16 --adapt-layers ${MT_LAYERS:-14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29} --epochs 1 --max-steps ${MT_STEPS:-600} --batch-size 16 --lr 1e-3 --no-resume ;;
+  summarize) run summarize --task summarize --data builtin:bbc-headline:train \
+           --valid builtin:bbc-headline:valid --valid-limit 100 -o ${SUM_OUT:-$D/summarize} --adapter-kind lora \
+           --rank 16 --adapt-layers 14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29 \
+           --epochs ${SUM_EPOCHS:-3} --batch-size 8 --lr 1e-3 --no-resume ;;
   *) echo "unknown: $w" >&2; exit 2 ;;
 esac; done; done

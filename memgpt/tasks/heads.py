@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from memgpt.model import MemGPT, MemoryState
+from memgpt.tasks.text import best_span, windows  # noqa: F401  (re-exported)
 
 HEAD_KINDS = ("lm", "classify", "span")
 POOLINGS = ("last", "mean")
@@ -219,66 +220,3 @@ def span_loss(start_logits: torch.Tensor, end_logits: torch.Tensor,
 
 
 # --- span decoding and long-context windows ----------------------------------------------------
-
-
-def best_span(start_logits: Any, end_logits: Any, *, allowed: Any,
-              max_answer_tokens: int = 30) -> tuple[int, int, float]:
-    """The legal span with the highest ``start_logits[s] + end_logits[e]``.
-
-    Legal: ``s <= e``, ``e - s < max_answer_tokens``, and both ``allowed`` (inside the context).
-    The score is that raw logit sum (not a probability), so scores from different windows of
-    one context are comparable as in the usual SQuAD post-processing. Ties go to the earliest
-    start, then the earliest end. Cost O(T * max_answer_tokens), vectorised over a band.
-
-    Args:
-        start_logits, end_logits: [T] (tensor, array or list).
-        allowed: [T] bool.
-        max_answer_tokens: longest answer in tokens (>= 1).
-
-    Returns:
-        (start, end, score) with ``end`` inclusive.
-    """
-    s = torch.as_tensor(start_logits).detach().float().cpu()
-    e = torch.as_tensor(end_logits).detach().float().cpu()
-    ok = torch.as_tensor(allowed).detach().cpu().bool()
-    if s.ndim != 1 or s.shape != e.shape or s.shape != ok.shape:
-        raise ValueError(f"need 1-D logits and mask of one length, got {tuple(s.shape)}, "
-                         f"{tuple(e.shape)}, {tuple(ok.shape)}")
-    if max_answer_tokens < 1:
-        raise ValueError(f"max_answer_tokens must be >= 1, got {max_answer_tokens}")
-    if not ok.any():
-        raise ValueError("no allowed position: the window holds no context token")
-    w = min(max_answer_tokens, s.shape[0])
-    # Row i, column d scores span (i, i + d): a [T, W] band instead of a [T, T] matrix.
-    e_band = torch.cat([e, e.new_zeros(w - 1)]).unfold(0, w, 1)  # [T, W]
-    ok_band = torch.cat([ok, ok.new_zeros(w - 1)]).unfold(0, w, 1)  # [T, W]
-    legal = ok.unsqueeze(1) & ok_band
-    scores = (s.unsqueeze(1) + e_band).masked_fill(~legal, float("-inf"))
-    top = scores.max()
-    # First legal cell reaching the max in row-major order = earliest start, then earliest end
-    # (also right when every legal score is -inf).
-    flat = int((legal & (scores == top)).flatten().int().argmax())
-    start, d = divmod(flat, w)
-    return start, start + d, float(s[start] + e[start + d])
-
-
-def windows(n_tokens: int, *, max_len: int, stride: int) -> list[tuple[int, int]]:
-    """Half-open windows [a, b) over a context of ``n_tokens`` tokens.
-
-    Consecutive windows overlap by exactly ``stride`` tokens (so an answer near a cut is seen
-    whole in the next window), together they cover every token, and the last one ends at
-    ``n_tokens`` (it may be shorter than ``max_len``). ``n_tokens <= max_len``: one window.
-    """
-    if max_len < 1:
-        raise ValueError(f"max_len must be >= 1, got {max_len}")
-    if not 0 <= stride < max_len:
-        raise ValueError(f"stride must be in [0, max_len={max_len}), got {stride}")
-    if n_tokens < 0:
-        raise ValueError(f"n_tokens must be >= 0, got {n_tokens}")
-    out, a = [], 0
-    while True:
-        b = min(a + max_len, n_tokens)
-        out.append((a, b))
-        if b == n_tokens:
-            return out
-        a = b - stride

@@ -16,65 +16,30 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import torch
 
 from memgpt.decoding import GenerationConfig
 from memgpt.tasks.artifacts import TaskSpec
-from memgpt.tasks.heads import TaskModel, best_span, windows
+from memgpt.tasks.heads import TaskModel
+from memgpt.tasks.text import (  # noqa: F401  (re-exported)
+    LANGUAGES,
+    Generated,
+    Label,
+    QAWindow,
+    Span,
+    best_span,
+    char_span,
+    classify_ids,
+    fit_text,
+    format_input,
+    masked_softmax,
+    pick_span,
+    qa_windows,
+)
 
 log = logging.getLogger(__name__)
-LANGUAGES = {"en": "English", "es": "Spanish", "uk": "Ukrainian", "fr": "French",
-             "de": "German", "it": "Italian", "pt": "Portuguese"}
 
-
-@dataclass(frozen=True)
-class Generated:
-    """A summary or translation."""
-
-    text: str
-    input_tokens: int
-    truncated: bool
-    seconds: float
-
-
-@dataclass(frozen=True)
-class Label:
-    """A classification: the best label, its probability, and every label's probability."""
-
-    label: str
-    score: float
-    scores: dict[str, float]
-
-
-@dataclass(frozen=True)
-class Span:
-    """An extractive answer: ``context[start:end] == answer``; score is the head's probability."""
-
-    answer: str
-    start: int
-    end: int
-    score: float
-
-
-def format_input(spec: TaskSpec, tok, fields: dict[str, str]) -> str:
-    """The model input for one example: the spec's template filled in (chat-wrapped if asked)."""
-    try:
-        body = spec.template.format(**fields)
-    except KeyError as e:
-        raise ValueError(f"the task template needs the field {e.args[0]!r}") from None
-    return tok.apply_chat([{"role": "user", "content": body}]) if spec.chat else body
-
-
-def _fit(tok, text: str, budget: int) -> tuple[str, int, bool]:
-    """``text`` cut to ``budget`` tokens (a warning when cut), its token count, whether cut."""
-    ids = tok.encode(text)
-    if len(ids) <= budget:
-        return text, len(ids), False
-    log.warning("input is %d tokens; using only the first %d (limit: --max-input-tokens)",
-                len(ids), budget)
-    return tok.decode(ids[:budget]), len(ids), True
 
 
 def generate_texts(model: TaskModel, tok, spec: TaskSpec, texts: Sequence[str], *,
@@ -100,7 +65,7 @@ def generate_texts(model: TaskModel, tok, spec: TaskSpec, texts: Sequence[str], 
         raise ValueError("--max-new-tokens leaves no room for the input in the model's context")
     out: list[Generated] = []
     for i in range(0, len(texts), batch_size):
-        chunk = [_fit(tok, t, budget) for t in texts[i:i + batch_size]]
+        chunk = [fit_text(tok, t, budget) for t in texts[i:i + batch_size]]
         prompts = [format_input(spec, tok, {"text": t, **(extra or {})}) for t, _, _ in chunk]
         start = time.perf_counter()
         with torch.inference_mode():
@@ -122,12 +87,6 @@ def pad_right(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.T
     return ids, mask
 
 
-def classify_ids(spec: TaskSpec, tok, text: str) -> list[int]:
-    """Token ids the classifier sees for ``text`` (template applied, cut to max_input_tokens)."""
-    ids = tok.encode(format_input(spec, tok, {"text": text}))
-    return ids[: spec.max_input_tokens]
-
-
 @torch.inference_mode()
 def classify(model: TaskModel, tok, spec: TaskSpec, texts: Sequence[str], *,
              batch_size: int = 8) -> list[Label]:
@@ -145,33 +104,6 @@ def classify(model: TaskModel, tok, spec: TaskSpec, texts: Sequence[str], *,
     return out
 
 
-@dataclass(frozen=True)
-class QAWindow:
-    """One model input for QA: the question prefix, then context tokens ``[a, b)``."""
-
-    ids: list[int]
-    first: int  # index in ``ids`` of the first context token
-    a: int
-    b: int
-
-
-def qa_windows(spec: TaskSpec, tok, question: str, context: str, *, stride: int = 64
-               ) -> tuple[list[QAWindow], list[tuple[int, int]]]:
-    """The windows of a (question, context) pair and the context's token character offsets."""
-    if not question.strip():
-        raise ValueError("the question is empty")
-    if not context.strip():
-        raise ValueError("the context is empty")
-    prefix = tok.encode(format_input(spec, tok, {"question": question}))
-    ctx, offsets = tok.encode_with_offsets(context)
-    room = spec.max_input_tokens - len(prefix)
-    if room < 16:
-        raise ValueError(f"the question is too long ({len(prefix)} tokens) for the "
-                         f"{spec.max_input_tokens}-token input")
-    spans = windows(len(ctx), max_len=room, stride=min(stride, room // 2))
-    return [QAWindow(prefix + ctx[a:b], len(prefix), a, b) for a, b in spans], offsets
-
-
 @torch.inference_mode()
 def answer(model: TaskModel, tok, spec: TaskSpec, question: str, context: str, *,
            max_answer_tokens: int = 30, stride: int = 64, batch_size: int = 4) -> Span:
@@ -183,18 +115,8 @@ def answer(model: TaskModel, tok, spec: TaskSpec, question: str, context: str, *
         group = wins[i:i + batch_size]
         ids, mask = pad_right([w.ids for w in group], tok.pad_id)
         start, end = model(ids.to(device), attention_mask=mask.to(device))
-        for w, s, e in zip(group, start.float().cpu(), end.float().cpu()):
-            allowed = torch.zeros(s.shape[0], dtype=torch.bool)
-            allowed[w.first:w.first + (w.b - w.a)] = True
-            i0, i1, _ = best_span(s, e, allowed=allowed, max_answer_tokens=max_answer_tokens)
-            prob = float(s.masked_fill(~allowed, -1e9).softmax(-1)[i0]
-                         * e.masked_fill(~allowed, -1e9).softmax(-1)[i1])
-            if best is None or prob > best[0]:
-                best = (prob, w.a + i0 - w.first, w.a + i1 - w.first)
+        best = pick_span(best, group, start.float().cpu().numpy(), end.float().cpu().numpy(),
+                         max_answer_tokens)
     prob, t0, t1 = best
-    start_c, end_c = offsets[t0][0], offsets[t1][1]
-    while start_c < end_c and context[start_c].isspace():
-        start_c += 1
-    while end_c > start_c and context[end_c - 1].isspace():
-        end_c -= 1
+    start_c, end_c = char_span(context, offsets, t0, t1)
     return Span(context[start_c:end_c], start_c, end_c, round(prob, 6))

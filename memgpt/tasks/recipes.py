@@ -39,7 +39,14 @@ from memgpt.tasks.heads import (
     pool,
     span_loss,
 )
-from memgpt.tasks.pipelines import LANGUAGES, classify_ids, format_input, pad_right, qa_windows
+from memgpt.tasks.pipelines import (
+    LANGUAGES,
+    classify_ids,
+    fit_text,
+    format_input,
+    pad_right,
+    qa_windows,
+)
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +59,13 @@ QA_TEMPLATE = "Question: {question}\nContext:\n"
 def default_spec(task: str, *, d_model: int, labels: Sequence[str] = (), adapter=None,
                  src: str = "en", tgt: str = "es") -> TaskSpec:
     """The project's prompt and settings for ``task`` (zero-shot when no weights are added)."""
+    if task == "summarize" and adapter is not None:
+        # A trained summarizer (bbc-headline: article -> one-line summary) needs no instruction;
+        # the lead of an article carries its gist, so the input is its first 192 tokens.
+        return TaskSpec("summarize", HeadSpec("lm", d_model), adapter,
+                        template="Article: {text}\nSummary:", chat=False, max_input_tokens=192,
+                        generation={"max_new_tokens": 48, "stop_strings": ["\n"],
+                                    "no_repeat_ngram_size": 3})
     if task == "summarize":
         return TaskSpec("summarize", HeadSpec("lm", d_model), adapter,
                         template=SUMMARY_INSTRUCTION + "\n\n{text}", chat=True,
@@ -90,9 +104,10 @@ def make_examples(spec: TaskSpec, tok, records: Sequence[dict]) -> list[dict]:
     for r in records:
         if spec.task in ("summarize", "translate"):
             target = r["summary"] if spec.task == "summarize" else r["translation"]
-            fields = {"text": r["text"], **language_fields(spec, None, None)}
-            text = format_input(spec, tok, fields)
-            prompt = tok.encode(text)[-spec.max_input_tokens:]
+            # The input is cut to its first max_input_tokens tokens, as generate_texts does.
+            body, _, _ = fit_text(tok, r["text"], spec.max_input_tokens, warn=False)
+            text = format_input(spec, tok, {"text": body, **language_fields(spec, None, None)})
+            prompt = tok.encode(text)
             sep = "" if text[-1:].isspace() else " "  # "Spanish:" is followed by " Hola"
             tgt = tok.encode(sep + target)[:256] + [end]
             out.append({"ids": prompt + tgt, "labels": [-100] * len(prompt) + tgt})
