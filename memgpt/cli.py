@@ -232,6 +232,12 @@ def read_documents(name: str) -> tuple[list[str], bool]:
     return [r["text"] for r in read_records(name, task="summarize")], True
 
 
+def _runtime_options(f: Callable) -> Callable:
+    from memgpt.cli_tasks import runtime_options
+
+    return runtime_options(f)
+
+
 @click.command("summarize")
 @click.argument("file", metavar="FILE|-")
 @click.option("--max-new-tokens", type=click.IntRange(1, 4096), default=None,
@@ -242,10 +248,11 @@ def read_documents(name: str) -> tuple[list[str], bool]:
               help="Task folder: the shipped default or a folder written by finetune.")
 @click.option("--batch-size", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Documents of a .jsonl file summarized together.")
+@_runtime_options
 @model_options
 def summarize_cmd(file: str, max_new_tokens: int | None, max_input_tokens: int | None,
-                  adapter: str, batch_size: int, weights: str, device: str,
-                  as_json: bool) -> None:
+                  adapter: str, batch_size: int, runtime: str, export_dir: str | None,
+                  weights: str, device: str, as_json: bool) -> None:
     """Summarize a UTF-8 text file (or stdin with -) in two or three sentences.
 
     A .jsonl file is read as one document per line ({"text": ...}) and gives one summary per
@@ -258,16 +265,15 @@ def summarize_cmd(file: str, max_new_tokens: int | None, max_input_tokens: int |
       cat article.txt | memgpt-task summarize - --max-new-tokens 60
       memgpt-task summarize articles.jsonl --json > summaries.jsonl
     """
-    from memgpt.cli_tasks import load_for_task
-    from memgpt.tasks.pipelines import generate_texts
+    from memgpt.cli_tasks import open_task
 
     docs, is_jsonl = read_documents(file)
-    spec, model, tok = load_for_task("summarize", adapter, weights, device)
+    task = open_task("summarize", adapter, weights, device, runtime, export_dir)
     stream = not as_json and not is_jsonl
     for i in range(0, len(docs), batch_size):
-        outs = generate_texts(model, tok, spec, docs[i:i + batch_size],
-                              max_new_tokens=max_new_tokens, max_input_tokens=max_input_tokens,
-                              batch_size=batch_size, on_text=stream_to_stdout if stream else None)
+        outs = task.generate(docs[i:i + batch_size], max_new_tokens=max_new_tokens,
+                             max_input_tokens=max_input_tokens, batch_size=batch_size,
+                             on_text=stream_to_stdout if stream else None)
         for o in outs:
             if as_json:
                 emit_json({"summary": o.text, "input_tokens": o.input_tokens,

@@ -67,6 +67,43 @@ def read_inputs(arg: str, task: str) -> tuple[list[dict], bool]:
     return [{"text": arg}], False
 
 
+def runtime_options(f):
+    """``--runtime`` and ``--export``, shared by the task commands."""
+    f = click.option("--export", "export_dir", default=None, metavar="DIR",
+                     help="An export folder (memgpt-task export) to run; implies --runtime "
+                          "onnx. Needs no torch.")(f)
+    return click.option(
+        "--runtime", type=click.Choice(["auto", "torch", "onnx"]), default="auto",
+        show_default=True,
+        help="torch, or onnx (--export DIR, else the cached export of the task folder). auto: "
+             "onnx when --export is given or an up-to-date cached export exists, else torch.")(f)
+
+
+def open_task(task: str, adapter: str, weights: str, device: str, runtime: str = "torch",
+              export_dir: str | None = None):
+    """The task on the asked runtime: a ``TorchTask`` or an ``ExportedTask`` (same methods)."""
+    if export_dir and runtime == "torch":
+        raise click.UsageError("--export DIR runs with onnxruntime; drop --runtime torch")
+    if runtime != "torch":
+        from memgpt.export.cache import find_export
+
+        folder = export_dir or find_export(adapter)
+        if folder is None and runtime == "onnx":
+            raise FileNotFoundError(f"no up-to-date export of {adapter!r} in the cache: run "
+                                    f"`memgpt-task export --task {adapter}` or pass --export DIR")
+        if folder is not None:
+            from memgpt.export.runtime import ExportedTask
+
+            t = ExportedTask(folder, device=device)
+            if t.task != task:
+                raise ValueError(f"{folder} is a {t.task} export, not {task}")
+            log.info("runtime: onnxruntime (%s, %s) from %s", t.precision, t.graph.provider, folder)
+            return t
+    from memgpt.tasks.pipelines import TorchTask
+
+    return TorchTask(*load_for_task(task, adapter, weights, device))
+
+
 def load_for_task(task: str, adapter: str, weights: str, device: str):
     from memgpt.tasks.artifacts import load_task
 
@@ -85,8 +122,10 @@ def load_for_task(task: str, adapter: str, weights: str, device: str):
               help="Longest translation in tokens (default: the adapter's, 96).")
 @adapter_option("translate")
 @batch_option
+@runtime_options
 @model_options
-def translate_cmd(text, src, tgt, max_new_tokens, adapter, batch_size, weights, device, as_json):
+def translate_cmd(text, src, tgt, max_new_tokens, adapter, batch_size, runtime, export_dir,
+                  weights, device, as_json):
     """Translate sentences (English → Spanish by default).
 
     TEXT is one sentence; a .txt file or stdin (-) holds one sentence a line; a .jsonl/.csv/.tsv
@@ -98,18 +137,18 @@ def translate_cmd(text, src, tgt, max_new_tokens, adapter, batch_size, weights, 
       memgpt-task translate sentences.txt --json > es.jsonl
       echo "I like tea." | memgpt-task translate -
     """
-    from memgpt.tasks.pipelines import generate_texts
-    from memgpt.tasks.recipes import language_fields
+    from memgpt.tasks.text import language_fields
 
     records, many = read_inputs(text, "translate")
-    spec, model, tok = load_for_task("translate", adapter, weights, device)
-    trained = (spec.info.get("src"), spec.info.get("tgt"))
-    if spec.adapter is not None and (src or trained[0], tgt or trained[1]) != trained:
-        log.warning("the adapter was trained for %s→%s; other languages run on what the "
+    task = open_task("translate", adapter, weights, device, runtime, export_dir)
+    info = task.settings.info
+    trained = (info.get("src"), info.get("tgt"))
+    if trained[0] and (src or trained[0], tgt or trained[1]) != trained:
+        log.warning("the model was trained for %s→%s; other languages run on what the "
                     "backbone knows", *trained)
-    outs = generate_texts(model, tok, spec, [r["text"] for r in records],
-                          extra=language_fields(spec, src, tgt), max_new_tokens=max_new_tokens,
-                          batch_size=batch_size)
+    outs = task.generate([r["text"] for r in records],
+                         extra=language_fields(task.settings, src, tgt),
+                         max_new_tokens=max_new_tokens, batch_size=batch_size)
     for o in outs:
         if as_json:
             emit_json({"translation": o.text, "input_tokens": o.input_tokens,
@@ -119,7 +158,7 @@ def translate_cmd(text, src, tgt, max_new_tokens, adapter, batch_size, weights, 
 
 
 def classify_default(labels: str) -> str:
-    from memgpt.tasks.artifacts import DEFAULTS
+    from memgpt.tasks.registry import DEFAULTS
 
     key = f"classify:{labels}"
     if key not in DEFAULTS:
@@ -135,8 +174,10 @@ def classify_default(labels: str) -> str:
               help="Shipped label set: sentiment, topic (BBC news) or spam.")
 @adapter_option(None)
 @batch_option
+@runtime_options
 @model_options
-def classify_cmd(text, labels, adapter, batch_size, weights, device, as_json):
+def classify_cmd(text, labels, adapter, batch_size, runtime, export_dir, weights, device,
+                 as_json):
     """Label texts with a shipped classifier or your own (--adapter DIR from finetune).
 
     TEXT is one text; a .txt file or stdin (-) holds one text a line; a .jsonl/.csv/.tsv file
@@ -149,12 +190,10 @@ def classify_cmd(text, labels, adapter, batch_size, weights, device, as_json):
       memgpt-task classify --labels topic article.txt
       memgpt-task classify --adapter my-adapter/ reviews.jsonl --json
     """
-    from memgpt.tasks.pipelines import classify
-
     records, _ = read_inputs(text, "classify")
-    spec, model, tok = load_for_task("classify", adapter or classify_default(labels),
-                                     weights, device)
-    for r in classify(model, tok, spec, [r["text"] for r in records], batch_size=batch_size):
+    task = open_task("classify", adapter or classify_default(labels), weights, device, runtime,
+                     export_dir)
+    for r in task.classify([r["text"] for r in records], batch_size=batch_size):
         if as_json:
             emit_json({"label": r.label, "score": r.score, "scores": r.scores})
         else:
@@ -169,8 +208,10 @@ def classify_cmd(text, labels, adapter, batch_size, weights, device, as_json):
 @click.option("--stride", type=click.IntRange(0, 1024), default=64, show_default=True,
               help="Overlap in tokens between windows of a long context.")
 @adapter_option("qa")
+@runtime_options
 @model_options
-def qa_cmd(question, context, max_answer_tokens, stride, adapter, weights, device, as_json):
+def qa_cmd(question, context, max_answer_tokens, stride, adapter, runtime, export_dir, weights,
+           device, as_json):
     """Answer a question with a span of the context (extractive QA).
 
     With --context, QUESTION is the question. Without it, QUESTION is a .jsonl/.csv/.tsv file
@@ -182,8 +223,6 @@ def qa_cmd(question, context, max_answer_tokens, stride, adapter, weights, devic
       memgpt-task qa --context doc.txt "Who founded the company?"
       memgpt-task qa questions.jsonl --json
     """
-    from memgpt.tasks.pipelines import answer
-
     if context is None:
         if Path(question).suffix.lower() not in RECORD_SUFFIXES:
             raise click.UsageError("give --context FILE|-|TEXT, or a .jsonl/.csv/.tsv file of "
@@ -194,10 +233,10 @@ def qa_cmd(question, context, max_answer_tokens, stride, adapter, weights, devic
         if not question.strip():
             raise ValueError("the question is empty")
         records = [{"context": ctx, "question": question}]
-    spec, model, tok = load_for_task("qa", adapter, weights, device)
+    task = open_task("qa", adapter, weights, device, runtime, export_dir)
     for r in records:
-        span = answer(model, tok, spec, r["question"], r["context"],
-                      max_answer_tokens=max_answer_tokens, stride=stride)
+        span = task.answer(r["question"], r["context"], max_answer_tokens=max_answer_tokens,
+                           stride=stride)
         if as_json:
             emit_json({"answer": span.answer, "start": span.start, "end": span.end,
                        "score": span.score})
@@ -276,7 +315,75 @@ def finetune_cmd(task, data, valid, output, adapter_kind, rank, adapt_layers, ep
     emit_json(summary)
 
 
+@click.command("export")
+@click.option("--task", "task", required=True, metavar="TASK|NAME|DIR",
+              help="summarize, translate, classify, qa; a shipped folder name such as "
+                   "classify-topic; or a task folder written by finetune.")
+@click.option("--labels", default=None,
+              help="With --task classify: the shipped label set (sentiment, topic, spam).")
+@click.option("-o", "--output", default=None, metavar="DIR",
+              help="Folder to write (replaced only after validation passes). Default: the "
+                   "cache, where --runtime auto finds it.")
+@click.option("--precision", type=click.Choice(["fp32", "int8", "int4", "fp16"]),
+              default="fp32", show_default=True,
+              help="int8: dynamic quantization; int4: 4-bit weight-only (MatMulNBits); fp16: "
+                   "for --device cuda.")
+@click.option("--memory-bank", "bank_entries", type=click.IntRange(0), default=0,
+              show_default=True, metavar="N",
+              help="Generation tasks: add memory-bank inputs (validated on N random entries).")
+@click.option("--threads", type=click.IntRange(1, 256), default=None,
+              help="onnxruntime threads for the validation (default: all cores).")
+@model_options
+def export_cmd(task, labels, output, precision, bank_entries, threads, weights, device,
+               as_json):
+    """Export a task to ONNX (adapters merged), validate it against torch, and write it.
+
+    The folder holds model.onnx, tokenizer.json, settings.json (prompt, generation settings or
+    labels, validation report) and manifest.json (sha256 of every file). Validation compares
+    every output with torch (fp32: max |diff| <= 1e-4, identical greedy text / labels / spans on
+    a sample); a failed validation writes nothing and exits non-zero.
+
+    \b
+    Examples:
+      memgpt-task export --task summarize
+      memgpt-task export --task translate --precision int8 -o out/mt-int8
+      memgpt-task export --task classify --labels topic -o out/topic
+      memgpt-task translate --export out/mt-int8 "Good morning"
+    """
+    from memgpt.export.cache import export_dir
+    from memgpt.export.exporter import export_task
+    from memgpt.tasks.registry import DEFAULTS
+
+    name = task
+    if task == "classify":
+        name = classify_default(labels or "sentiment")
+    elif labels:
+        raise click.UsageError("--labels goes with --task classify")
+    elif task in DEFAULTS:
+        name = DEFAULTS[task]
+    out = Path(output) if output else export_dir(name, precision)
+    model, tok = load_model_and_tokenizer(weights, "cpu")
+    report = export_task(name, out, weights=weights, precision=precision, device=device,
+                         bank_entries=bank_entries, backbone=model, tokenizer=tok,
+                         threads=threads)
+    if as_json:
+        emit_json({"output": str(out), **report})
+        return
+    click.echo(f"exported {name} ({precision}, {report['provider']}) to {out}")
+    for k, o in report["outputs"].items():
+        if "max_abs_diff" in o and not k.startswith("present_"):
+            click.echo(f"  {k:14s} shape {o['shape']}  max |diff| vs torch {o['max_abs_diff']:.2e}")
+    kv = [o["max_abs_diff"] for k, o in report["outputs"].items() if k.startswith("present_")]
+    if kv:
+        click.echo(f"  key/value cache ({len(kv)} outputs)  max |diff| {max(kv):.2e}")
+    for key in ("tokens_equal", "labels_equal", "spans_equal", "indices_equal"):
+        if key in report:
+            click.echo(f"  {key.replace('_', ' ')} on the sample: {'yes' if report[key] else 'no'}")
+    click.echo(f"  validation: passed (export {report['export_seconds']} s)")
+
+
 TASK_COMMANDS: dict[str, Any] = {
+    "export": export_cmd,
     "translate": translate_cmd,
     "classify": classify_cmd,
     "qa": qa_cmd,

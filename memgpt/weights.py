@@ -10,7 +10,6 @@ importer undoes that permutation (:func:`unpermute_rotary`). ``tests/test_weight
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -28,6 +27,7 @@ import torch
 from tqdm import tqdm
 
 from memgpt.config import MemoryConfig, ModelConfig, get_preset
+from memgpt.paths import cache_dir, sha256_file  # noqa: F401  (re-exported)
 from memgpt.tokenizer import Tokenizer
 
 log = logging.getLogger(__name__)
@@ -49,15 +49,6 @@ _GGUF_BLOCK = {
 }
 _GGUF_TOP = {"token_embd.weight": "embed.weight", "output_norm.weight": "norm.weight",
              "output.weight": "lm_head.weight"}
-
-
-def cache_dir() -> Path:
-    """``$MEMGPT_CACHE``, else ``$XDG_CACHE_HOME/memgpt``, else ``~/.cache/memgpt``."""
-    if os.environ.get("MEMGPT_CACHE"):
-        return Path(os.environ["MEMGPT_CACHE"]).expanduser()
-    if os.environ.get("XDG_CACHE_HOME"):
-        return Path(os.environ["XDG_CACHE_HOME"]).expanduser() / "memgpt"
-    return Path.home() / ".cache" / "memgpt"
 
 
 # ---------------------------------------------------------------------- rotary layout
@@ -236,15 +227,6 @@ def load_hf_folder(path: str | os.PathLike
 
 
 # ---------------------------------------------------------------------- fetch SmolLM2
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(_CHUNK), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _complete(folder: Path) -> bool:
     if not all((folder / n).is_file() for n in CHECKPOINT_FILES):
         return False

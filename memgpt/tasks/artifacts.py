@@ -30,20 +30,11 @@ from safetensors.torch import load_file, save_file
 
 from memgpt.tasks.adapters import AdapterSpec, adapter_state_dict, add_adapters, remove_adapters
 from memgpt.tasks.heads import HeadSpec, TaskModel, build_head
+from memgpt.tasks.registry import DEFAULTS, DEFAULTS_DIR, resolve_task  # noqa: F401
 
 FORMAT = "memgpt-task"
 VERSION = 1
 TASKS = ("summarize", "translate", "classify", "qa")
-DEFAULTS_DIR = Path(__file__).parent / "defaults"
-# Shipped default artifacts, by name: the CLI's default for each task and label set.
-DEFAULTS: dict[str, str] = {
-    "summarize": "summarize",
-    "translate": "translate-en-es",
-    "classify:sentiment": "classify-sentiment",
-    "classify:topic": "classify-topic",
-    "classify:spam": "classify-spam",
-    "qa": "qa",
-}
 
 
 @dataclass(frozen=True)
@@ -146,21 +137,6 @@ def save_task(folder: str | os.PathLike, spec: TaskSpec, model: TaskModel) -> Pa
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return folder
-
-
-def resolve_task(name_or_path: str | os.PathLike) -> Path:
-    """A task folder: a path, or the name of a shipped default (``DEFAULTS``)."""
-    path = Path(name_or_path)
-    if path.is_dir():
-        return path
-    name = DEFAULTS.get(str(name_or_path), str(name_or_path))
-    shipped = DEFAULTS_DIR / name
-    if "/" not in name and (shipped / "task.json").is_file():
-        return shipped
-    if path.exists():
-        raise ValueError(f"{path}: not a task folder (expected a folder with task.json)")
-    raise FileNotFoundError(f"no task folder or shipped default named {str(name_or_path)!r} "
-                            f"(shipped: {', '.join(sorted(set(DEFAULTS.values())))})")
 
 
 def read_spec(name_or_path: str | os.PathLike) -> tuple[Path, TaskSpec]:

@@ -34,7 +34,7 @@ from typing import IO, Any
 
 from tqdm import tqdm
 
-from memgpt.weights import cache_dir, sha256_file
+from memgpt.paths import cache_dir, sha256_file
 
 log = logging.getLogger(__name__)
 

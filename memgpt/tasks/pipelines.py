@@ -33,6 +33,7 @@ from memgpt.tasks.text import (  # noqa: F401  (re-exported)
     classify_ids,
     fit_text,
     format_input,
+    language_fields,
     masked_softmax,
     pick_span,
     qa_windows,
@@ -120,3 +121,24 @@ def answer(model: TaskModel, tok, spec: TaskSpec, question: str, context: str, *
     prob, t0, t1 = best
     start_c, end_c = char_span(context, offsets, t0, t1)
     return Span(context[start_c:end_c], start_c, end_c, round(prob, 6))
+
+
+class TorchTask:
+    """A task folder on the torch backbone, with the same methods as
+    ``memgpt.export.runtime.ExportedTask`` (so commands run either runtime the same way)."""
+
+    runtime = "torch"
+
+    def __init__(self, spec: TaskSpec, model: TaskModel, tok) -> None:
+        self.settings, self.model, self.tokenizer, self.task = spec, model, tok, spec.task
+
+    def generate(self, texts: Sequence[str], **kw) -> list[Generated]:
+        if self.task == "translate" and kw.get("extra") is None:
+            kw["extra"] = language_fields(self.settings, None, None)
+        return generate_texts(self.model, self.tokenizer, self.settings, texts, **kw)
+
+    def classify(self, texts: Sequence[str], *, batch_size: int = 8) -> list[Label]:
+        return classify(self.model, self.tokenizer, self.settings, texts, batch_size=batch_size)
+
+    def answer(self, question: str, context: str, **kw) -> Span:
+        return answer(self.model, self.tokenizer, self.settings, question, context, **kw)

@@ -39,12 +39,12 @@ from memgpt.tasks.heads import (
     pool,
     span_loss,
 )
-from memgpt.tasks.pipelines import (
-    LANGUAGES,
+from memgpt.tasks.pipelines import pad_right
+from memgpt.tasks.text import (  # noqa: F401  (language_fields is re-exported)
     classify_ids,
     fit_text,
     format_input,
-    pad_right,
+    language_fields,
     qa_windows,
 )
 
@@ -90,11 +90,6 @@ def default_spec(task: str, *, d_model: int, labels: Sequence[str] = (), adapter
         return TaskSpec("qa", HeadSpec("span", d_model), adapter, template=QA_TEMPLATE,
                         max_input_tokens=384)
     raise ValueError(f"unknown task {task!r}")
-
-
-def language_fields(spec: TaskSpec, src: str | None, tgt: str | None) -> dict[str, str]:
-    src, tgt = src or spec.info.get("src", "en"), tgt or spec.info.get("tgt", "es")
-    return {"src": LANGUAGES.get(src, src), "tgt": LANGUAGES.get(tgt, tgt)}
 
 
 def make_examples(spec: TaskSpec, tok, records: Sequence[dict]) -> list[dict]:

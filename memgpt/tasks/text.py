@@ -58,6 +58,12 @@ def format_input(spec: Any, tok, fields: dict[str, str]) -> str:
     return tok.apply_chat([{"role": "user", "content": body}]) if spec.chat else body
 
 
+def language_fields(spec: Any, src: str | None, tgt: str | None) -> dict[str, str]:
+    """Template fields ``src``/``tgt`` (language names) for translation; defaults from the spec."""
+    src, tgt = src or spec.info.get("src", "en"), tgt or spec.info.get("tgt", "es")
+    return {"src": LANGUAGES.get(src, src), "tgt": LANGUAGES.get(tgt, tgt)}
+
+
 def fit_text(tok, text: str, budget: int, *, warn: bool = True) -> tuple[str, int, bool]:
     """``text`` cut to its first ``budget`` tokens (warning when cut), its token count, if cut."""
     ids = tok.encode(text)

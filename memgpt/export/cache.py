@@ -1,0 +1,40 @@
+"""Exports kept in the cache: ``<cache>/exports/<task folder name>-<precision>/`` (torch-free).
+
+``memgpt-task export`` writes there when no ``-o`` is given; the task commands' ``--runtime
+auto`` (the default) use such an export when its recorded source hash matches the task folder
+now (a retrained adapter makes the old export stale, and torch is used again).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from memgpt.export import specs
+from memgpt.paths import cache_dir
+from memgpt.tasks.registry import resolve_task, task_folder_hash
+
+PREFERENCE = ("fp32", "int8", "int4", "fp16")
+
+
+def export_dir(task: str | os.PathLike, precision: str) -> Path:
+    """The cache folder for the export of ``task`` (a name or a task folder) at ``precision``."""
+    return cache_dir() / "exports" / f"{resolve_task(task).resolve().name}-{precision}"
+
+
+def find_export(task: str | os.PathLike, precision: str | None = None) -> Path | None:
+    """A cached, up-to-date export of ``task`` (best precision first), or None."""
+    folder = resolve_task(task)
+    want = None
+    for p in ([precision] if precision else PREFERENCE):
+        d = export_dir(folder, p)
+        try:
+            s = json.loads((d / specs.SETTINGS_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if want is None:
+            want = task_folder_hash(folder)
+        if (s.get("source") or {}).get("task_hash") == want:
+            return d
+    return None

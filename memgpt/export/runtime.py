@@ -1,0 +1,358 @@
+"""Run an exported task folder with onnxruntime — no torch needed.
+
+Depends only on numpy, onnxruntime and tokenizers (plus memgpt's torch-free modules: the
+tokenizer wrapper, the shared decoding loop and the text helpers). ``tests/export`` proves it
+in a virtual environment without torch.
+
+    task = ExportedTask("out/summarize")              # checks the manifest, opens the session
+    task.generate(["long article ..."])[0].text
+    task.classify(["I loved it"])[0].label            # classify exports
+    task.answer("Who?", "context ...").answer         # qa exports
+
+One ``ExportedTask`` may be used from many threads at once: it keeps no per-call state, and
+``InferenceSession.run`` is thread-safe.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from memgpt.decoding import GenerationConfig, cut_at_stop, decode
+from memgpt.export import specs
+from memgpt.export.protoscan import ProtoError, external_locations
+from memgpt.paths import sha256_file
+from memgpt.tasks.text import (
+    Generated,
+    Label,
+    Span,
+    char_span,
+    classify_ids,
+    fit_text,
+    format_input,
+    language_fields,
+    pick_span,
+    qa_windows,
+)
+
+log = logging.getLogger(__name__)
+_INT64 = np.int64
+
+
+class ExportFolderError(ValueError):
+    """A missing, corrupt, tampered or unsupported export folder, or bad input to its graph."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The parts of settings.json the pipelines read (duck-types a ``TaskSpec``)."""
+
+    task: str
+    template: str
+    chat: bool
+    max_input_tokens: int
+    generation: dict
+    labels: tuple[str, ...]
+    info: dict
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ExportFolderError(f"{path.parent}: not an export folder (no {path.name})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ExportFolderError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(obj, dict):
+        raise ExportFolderError(f"{path}: expected a JSON object")
+    return obj
+
+
+def _plain_name(name: Any) -> bool:
+    return (isinstance(name, str) and name not in ("", ".", "..") and "/" not in name
+            and "\\" not in name and "\0" not in name and not os.path.isabs(name))
+
+
+def check_folder(folder: str | os.PathLike, *, verify: bool = True) -> tuple[dict, bytes]:
+    """Validate an export folder; return its settings and the graph's bytes.
+
+    Checks: the manifest names only plain files inside the folder, each exists with the recorded
+    size and (``verify``) sha256; the settings are of a supported format; every external-data
+    reference of the graph is a plain file name listed in the manifest.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ExportFolderError(f"{folder}: no such export folder")
+    manifest = _read_json(folder / specs.MANIFEST_FILE)
+    files = manifest.get("files")
+    if not isinstance(files, dict) or not files:
+        raise ExportFolderError(f"{folder}: manifest.json lists no files")
+    for name, meta in files.items():
+        if not _plain_name(name):
+            raise ExportFolderError(f"{folder}: manifest entry {name!r} is not a file name inside "
+                                    "the folder")
+        path = folder / name
+        if not path.is_file() or path.is_symlink():
+            raise ExportFolderError(f"{folder}: {name} is missing (listed in manifest.json)")
+        if not isinstance(meta, dict) or path.stat().st_size != meta.get("bytes"):
+            raise ExportFolderError(f"{folder}: {name} does not match manifest.json (size)")
+        if verify and sha256_file(path) != meta.get("sha256"):
+            raise ExportFolderError(f"{folder}: {name} does not match manifest.json (sha256); "
+                                    "the folder was modified or is corrupt — export it again")
+    for need in (specs.SETTINGS_FILE, specs.GRAPH_FILE, specs.TOKENIZER_FILE):
+        if need not in files:
+            raise ExportFolderError(f"{folder}: manifest.json does not list {need}")
+    settings = _read_json(folder / specs.SETTINGS_FILE)
+    if settings.get("format") != specs.FORMAT or settings.get("version") != specs.FORMAT_VERSION:
+        raise ExportFolderError(f"{folder}: unsupported export format "
+                                f"{settings.get('format')!r} v{settings.get('version')!r}")
+    if settings.get("task") not in specs.GRAPH_OF_TASK:
+        raise ExportFolderError(f"{folder}: unknown task {settings.get('task')!r}")
+    data = (folder / specs.GRAPH_FILE).read_bytes()
+    try:
+        locations = external_locations(data)
+    except ProtoError as e:
+        raise ExportFolderError(f"{folder}: {specs.GRAPH_FILE} is not a valid ONNX file ({e})"
+                                ) from None
+    for loc in locations:
+        if not _plain_name(loc) or loc not in files:
+            raise ExportFolderError(f"{folder}: the graph names external data {loc!r} outside "
+                                    "the folder or not in manifest.json; refusing to load it")
+    return settings, data
+
+
+def providers_for(device: str) -> list[str]:
+    import onnxruntime as ort
+
+    if device == "cpu":
+        return ["CPUExecutionProvider"]
+    if device == "cuda":
+        if "CUDAExecutionProvider" not in ort.get_available_providers():
+            raise ExportFolderError("--device cuda needs onnxruntime-gpu with a CUDA device "
+                                    "(pip install 'memgpt[onnx-gpu]')")
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    raise ExportFolderError(f"device must be cpu or cuda, got {device!r}")
+
+
+class OnnxGraph:
+    """One onnxruntime session over an export's graph, with checked inputs."""
+
+    def __init__(self, folder: str | os.PathLike, *, device: str = "cpu",
+                 threads: int | None = None, verify: bool = True) -> None:
+        import onnxruntime as ort
+
+        self.folder = Path(folder)
+        self.settings, data = check_folder(self.folder, verify=verify)
+        g = self.settings.get("graph") or {}
+        self.kind = g.get("kind")
+        self.inputs, self.outputs = tuple(g.get("inputs", ())), tuple(g.get("outputs", ()))
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            opts.intra_op_num_threads = threads
+        self.device = device
+        try:
+            # The graph bytes already checked are the bytes loaded (no second read to race).
+            self.session = ort.InferenceSession(data, sess_options=opts,
+                                                providers=providers_for(device))
+        except ExportFolderError:
+            raise
+        except Exception as e:  # onnxruntime raises its own exception types
+            raise ExportFolderError(f"{self.folder}: onnxruntime cannot load the graph: "
+                                    f"{str(e).splitlines()[0]}") from None
+        have_in = tuple(i.name for i in self.session.get_inputs())
+        have_out = tuple(o.name for o in self.session.get_outputs())
+        if have_in != self.inputs or have_out != self.outputs:
+            raise ExportFolderError(f"{self.folder}: the graph's inputs/outputs do not match "
+                                    "settings.json")
+        self._ranks = {i.name: len(i.shape) for i in self.session.get_inputs()}
+        self.provider = self.session.get_providers()[0]
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        missing = [n for n in self.inputs if n not in feeds]
+        if missing:
+            raise ExportFolderError(f"missing graph inputs: {', '.join(missing)}")
+        for name in self.inputs:
+            if feeds[name].ndim != self._ranks[name]:
+                raise ExportFolderError(f"input {name} has {feeds[name].ndim} dimensions; the "
+                                        f"graph wants {self._ranks[name]}")
+        try:
+            out = self.session.run(None, {n: feeds[n] for n in self.inputs})
+        except Exception as e:
+            raise ExportFolderError(f"onnxruntime rejected the inputs: "
+                                    f"{str(e).splitlines()[0]}") from None
+        return dict(zip(self.outputs, out))
+
+
+@dataclass
+class OnnxState:
+    past: list[np.ndarray]  # present_key.0, present_value.0, ... [B, G, S, E]
+    mask: np.ndarray  # [B, S]
+
+
+class OnnxStepper:
+    """A ``memgpt.decoding.Stepper`` over an exported decoder (left-pads batches of prompts)."""
+
+    def __init__(self, graph: OnnxGraph, pad_id: int,
+                 bank: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        if graph.kind != "decoder":
+            raise ExportFolderError(f"{graph.folder} is a {graph.kind} export, not a decoder")
+        self.graph, self.pad_id = graph, pad_id
+        m = graph.settings["model"]
+        self.n_layers, self.g, self.e = m["n_layers"], m["n_kv_heads"], m["head_dim"]
+        self.has_bank = "memory_keys" in graph.inputs
+        if self.has_bank:
+            self.bank = bank if bank is not None else self._empty_bank(m)
+            if self.bank[0].shape[1] < m["top_k"]:
+                raise ExportFolderError(f"this export reads a memory bank of at least "
+                                        f"{m['top_k']} entries")
+        self.last_indices: list[np.ndarray] | None = None
+
+    def _empty_bank(self, m):
+        raise ExportFolderError("this export was made with a memory bank: pass bank=(keys, values)")
+
+    def _run(self, ids, mask, past):
+        feeds = {"input_ids": ids, "attention_mask": mask,
+                 "position_ids": (np.cumsum(mask, -1) - 1).clip(min=0)[:, mask.shape[1]
+                                                                   - ids.shape[1]:].astype(_INT64)}
+        names = self.graph.inputs[3:3 + 2 * self.n_layers]
+        feeds.update(zip(names, past))
+        if self.has_bank:
+            feeds["memory_keys"], feeds["memory_values"] = self.bank
+        out = self.graph.run(feeds)
+        present = [out[n.replace("past_", "present_")] for n in names]
+        if self.has_bank:
+            self.last_indices = [out[n] for n in self.graph.outputs if n.startswith("memory_")]
+        return out["logits"], OnnxState(present, mask)
+
+    def prefill(self, prompts: list[list[int]]) -> tuple[np.ndarray, OnnxState]:
+        ids, mask = right_pad(prompts, self.pad_id, left=True)
+        empty = np.zeros((len(prompts), self.g, 0, self.e), dtype=np.float32)
+        return self._run(ids, mask, [empty] * (2 * self.n_layers))
+
+    def step(self, tokens: np.ndarray, state: OnnxState) -> tuple[np.ndarray, OnnxState]:
+        mask = np.concatenate([state.mask, np.ones((state.mask.shape[0], 1), _INT64)], 1)
+        return self._run(np.asarray(tokens, dtype=_INT64).reshape(-1, 1), mask, state.past)
+
+    def reorder(self, state: OnnxState, rows: np.ndarray) -> OnnxState:
+        return OnnxState([p[rows] for p in state.past], state.mask[rows])
+
+
+class ExportedTask:
+    """A task run from an export folder: the same results as the torch pipelines."""
+
+    runtime = "onnx"
+
+    def __init__(self, folder: str | os.PathLike, *, device: str = "cpu",
+                 threads: int | None = None, verify: bool = True) -> None:
+        from memgpt.tokenizer import Tokenizer
+
+        self.graph = OnnxGraph(folder, device=device, threads=threads, verify=verify)
+        s = self.graph.settings
+        self.settings = Settings(s["task"], s.get("template", "{text}"), bool(s.get("chat")),
+                                 int(s.get("max_input_tokens", 512)),
+                                 dict(s.get("generation") or {}), tuple(s.get("labels") or ()),
+                                 dict(s.get("info") or {}))
+        t = s.get("tokens") or {}
+        self.tokenizer = Tokenizer.from_file(self.graph.folder / specs.TOKENIZER_FILE,
+                                             bos_id=t.get("bos_id"), eos_id=t.get("eos_id"),
+                                             pad_id=t.get("pad_id"))
+        self.task = self.settings.task
+
+    @property
+    def precision(self) -> str:
+        return self.graph.settings.get("precision", "fp32")
+
+    def _need(self, *tasks: str) -> None:
+        if self.task not in tasks:
+            raise ExportFolderError(f"{self.graph.folder} is a {self.task} export, not "
+                                    f"{' or '.join(tasks)}")
+
+    def generation_config(self, max_new_tokens: int | None = None) -> GenerationConfig:
+        gen = dict(self.settings.generation)
+        if max_new_tokens is not None:
+            gen["max_new_tokens"] = max_new_tokens
+        eos = {self.tokenizer.eos_id}
+        if self.tokenizer.im_end_id is not None:
+            eos.add(self.tokenizer.im_end_id)
+        gen.setdefault("eos_ids", tuple(sorted(eos)))
+        return GenerationConfig(**gen)
+
+    def generate(self, texts: Sequence[str], *, extra: dict[str, str] | None = None,
+                 max_new_tokens: int | None = None, max_input_tokens: int | None = None,
+                 batch_size: int = 1, on_text: Callable[[str], None] | None = None
+                 ) -> list[Generated]:
+        """Summaries or translations, as ``memgpt.tasks.pipelines.generate_texts``."""
+        self._need("summarize", "translate")
+        tok, cfg = self.tokenizer, self.generation_config(max_new_tokens)
+        budget = min(max_input_tokens or self.settings.max_input_tokens,
+                     self.graph.settings["model"]["max_seq_len"] - cfg.max_new_tokens - 64)
+        if budget < 1:
+            raise ValueError("--max-new-tokens leaves no room for the input in the model's context")
+        if extra is None and self.task == "translate":
+            extra = language_fields(self.settings, None, None)
+        stepper = OnnxStepper(self.graph, tok.pad_id)
+        out: list[Generated] = []
+        for i in range(0, len(texts), batch_size):
+            chunk = [fit_text(tok, t, budget) for t in texts[i:i + batch_size]]
+            prompts = [tok.encode(format_input(self.settings, tok, {"text": t, **(extra or {})}))
+                       for t, _, _ in chunk]
+            start = time.perf_counter()
+            new = decode(stepper, prompts, cfg, detokenize=tok.decode, on_text=on_text)
+            seconds = (time.perf_counter() - start) / len(chunk)
+            out += [Generated(" ".join(cut_at_stop(tok.decode(n), cfg.stop_strings).split()), k,
+                              cut, round(seconds, 4)) for n, (_, k, cut) in zip(new, chunk)]
+        return out
+
+    def classify(self, texts: Sequence[str], *, batch_size: int = 8) -> list[Label]:
+        """Labels of ``texts``, as ``memgpt.tasks.pipelines.classify``."""
+        self._need("classify")
+        labels, out = self.settings.labels, []
+        for i in range(0, len(texts), batch_size):
+            rows = [classify_ids(self.settings, self.tokenizer, t) for t in texts[i:i + batch_size]]
+            ids, mask = right_pad(rows, self.tokenizer.pad_id)
+            logits = self.graph.run({"input_ids": ids, "attention_mask": mask})["logits"]
+            z = np.exp(logits - logits.max(-1, keepdims=True))
+            probs = z / z.sum(-1, keepdims=True)
+            for p in probs:
+                j = int(p.argmax())
+                out.append(Label(labels[j], round(float(p[j]), 6),
+                                 {lab: round(float(v), 6) for lab, v in zip(labels, p)}))
+        return out
+
+    def answer(self, question: str, context: str, *, max_answer_tokens: int = 30,
+               stride: int = 64, batch_size: int = 4) -> Span:
+        """The best answer span, as ``memgpt.tasks.pipelines.answer``."""
+        self._need("qa")
+        wins, offsets = qa_windows(self.settings, self.tokenizer, question, context, stride=stride)
+        best = None
+        for i in range(0, len(wins), batch_size):
+            group = wins[i:i + batch_size]
+            ids, mask = right_pad([w.ids for w in group], self.tokenizer.pad_id)
+            out = self.graph.run({"input_ids": ids, "attention_mask": mask})
+            best = pick_span(best, group, out["start_logits"], out["end_logits"],
+                             max_answer_tokens)
+        prob, t0, t1 = best
+        start_c, end_c = char_span(context, offsets, t0, t1)
+        return Span(context[start_c:end_c], start_c, end_c, round(prob, 6))
+
+
+def right_pad(rows: list[list[int]], pad_id: int, *, left: bool = False
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Padded ids and mask [B, T] (int64); padding on the right, or on the left if asked."""
+    width = max(len(r) for r in rows)
+    ids = np.full((len(rows), width), pad_id, dtype=_INT64)
+    mask = np.zeros((len(rows), width), dtype=_INT64)
+    for i, r in enumerate(rows):
+        cols = slice(width - len(r), width) if left else slice(0, len(r))
+        ids[i, cols] = r
+        mask[i, cols] = 1
+    return ids, mask
