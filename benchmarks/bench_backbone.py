@@ -74,18 +74,10 @@ def prompt_ids(llm, n: int) -> list[int]:
 
 def bench_torch(model, ids: list[int], new: int) -> tuple[float, float, list[int]]:
     """Seconds for prefill, seconds for ``new`` decode steps, the greedy tokens."""
+    from memgpt.eval.speed import run_stepper
     from memgpt.generate import TorchStepper
 
-    stepper = TorchStepper(model)
-    t0 = time.perf_counter()
-    logits, state = stepper.prefill([ids])
-    t1 = time.perf_counter()
-    toks = [int(logits[0].argmax())]
-    for _ in range(new):
-        logits, state = stepper.step(np.array(toks[-1:], dtype=np.int64), state)
-        toks.append(int(logits[0].argmax()))
-    t2 = time.perf_counter()
-    return t1 - t0, t2 - t1, toks
+    return run_stepper(TorchStepper(model), ids, new)
 
 
 def bench_llama(llm, ids: list[int], new: int) -> tuple[float, float, list[int]]:

@@ -474,6 +474,9 @@ COMMANDS: dict[str, click.Command] = {
 from memgpt.cli_tasks import TASK_COMMANDS  # noqa: E402  (it imports helpers from here)
 
 COMMANDS.update(TASK_COMMANDS)
+from memgpt.cli_eval import EVAL_COMMANDS  # noqa: E402
+
+COMMANDS.update(EVAL_COMMANDS)
 for _name, _command in COMMANDS.items():
     cli.add_command(_command, _name)
 

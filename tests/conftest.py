@@ -51,3 +51,39 @@ def tiny_weights_dir(tmp_path_factory) -> str:
     path = tmp_path_factory.mktemp("ckpt") / "tiny"
     save_checkpoint(model, build_test_tokenizer(), path)
     return str(path)
+
+
+def _make_task_folder(tmp_path, model, task: str, *, adapter: bool = True):
+    """A task folder on ``model`` with non-zero random adapter + head weights."""
+    from memgpt.checkpoint import backbone_hash
+    from memgpt.tasks.adapters import (
+        AdapterSpec,
+        adapter_parameters,
+        add_adapters,
+        remove_adapters,
+    )
+    from memgpt.tasks.artifacts import TaskSpec, save_task
+    from memgpt.tasks.heads import TaskModel, build_head
+    from memgpt.tasks.recipes import default_spec
+
+    remove_adapters(model)
+    d = model.config.d_model
+    lora = AdapterSpec(rank=4, alpha=8, targets=("q_proj", "v_proj", "down_proj")) \
+        if adapter else None
+    spec = default_spec(task, d_model=d, labels=("neg", "pos", "meh"), adapter=lora)
+    spec = TaskSpec(**{**spec.__dict__, "backbone_hash": backbone_hash(model)})
+    torch.manual_seed(1)
+    if lora is not None:
+        add_adapters(model, lora)
+        with torch.no_grad():
+            for p in adapter_parameters(model):
+                p.normal_(0, 0.05)
+    tm = TaskModel(model, spec.head, build_head(spec.head)).eval()
+    return save_task(tmp_path / f"{task}-folder", spec, tm)
+
+
+@pytest.fixture(scope="session")
+def make_task_folder():
+    """``make(tmp_path, model, task, adapter=True)`` -> a saved task folder on ``model`` with
+    non-zero random adapter and head weights (as after training)."""
+    return _make_task_folder

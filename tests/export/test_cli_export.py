@@ -17,9 +17,7 @@ def invoke(env, *args):
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory, tiny_weights_dir):
-    from test_exporter import make_task_folder
-
+def setup(make_task_folder, tmp_path_factory, tiny_weights_dir):
     from memgpt.checkpoint import load_model
 
     d = tmp_path_factory.mktemp("cli-export")
@@ -34,10 +32,22 @@ def test_export_then_run_from_the_folder_gives_the_torch_result(setup):
     assert r.exit_code == 0, r.output
     assert "validation: passed" in r.stdout and "labels equal on the sample: yes" in r.stdout
     texts = ["good stuff", "bad stuff"]
-    via_onnx = [json.loads(invoke(env, "classify", "--adapter", str(folder), "--export",
-                                  str(d / "out"), "--json", t).stdout) for t in texts]
-    via_torch = [json.loads(invoke(env, "classify", "--adapter", str(folder), "--runtime",
-                                   "torch", "--json", t).stdout) for t in texts]
+    via_onnx = [
+        json.loads(
+            invoke(
+                env, "classify", "--adapter", str(folder), "--export", str(d / "out"), "--json", t
+            ).stdout
+        )
+        for t in texts
+    ]
+    via_torch = [
+        json.loads(
+            invoke(
+                env, "classify", "--adapter", str(folder), "--runtime", "torch", "--json", t
+            ).stdout
+        )
+        for t in texts
+    ]
     assert [o["label"] for o in via_onnx] == [o["label"] for o in via_torch]
     for a, b in zip(via_onnx, via_torch):
         assert abs(a["score"] - b["score"]) < 1e-5
@@ -45,8 +55,15 @@ def test_export_then_run_from_the_folder_gives_the_torch_result(setup):
 
 def test_runtime_onnx_without_an_export_is_a_one_line_error(setup):
     d, folder, env = setup
-    r = invoke({**env, "MEMGPT_CACHE": str(d / "empty-cache")}, "classify", "--adapter",
-               str(folder), "--runtime", "onnx", "hello")
+    r = invoke(
+        {**env, "MEMGPT_CACHE": str(d / "empty-cache")},
+        "classify",
+        "--adapter",
+        str(folder),
+        "--runtime",
+        "onnx",
+        "hello",
+    )
     assert r.exit_code == 1
     assert "no up-to-date export" in r.output and "Traceback" not in r.output
 
@@ -81,6 +98,15 @@ def test_export_refuses_bad_options(setup):
     assert r.exit_code == 1 and "no task folder" in r.output
     r = invoke(env, "export", "--task", str(folder), "--precision", "fp16", "-o", str(d / "x"))
     assert r.exit_code == 1 and "--device cuda" in r.output
-    r = invoke(env, "classify", "--adapter", str(folder), "--runtime", "torch", "--export",
-               str(d / "out"), "hi")
+    r = invoke(
+        env,
+        "classify",
+        "--adapter",
+        str(folder),
+        "--runtime",
+        "torch",
+        "--export",
+        str(d / "out"),
+        "hi",
+    )
     assert r.exit_code != 0 and "drop --runtime torch" in r.output

@@ -9,38 +9,19 @@ import numpy as np
 import pytest
 import torch
 
-from memgpt.checkpoint import backbone_hash
 from memgpt.export import specs
 from memgpt.export.exporter import ExportError, export_task, prepare_backbone
 from memgpt.export.runtime import ExportedTask, OnnxStepper, check_folder
 from memgpt.tasks.adapters import AdapterSpec, adapter_parameters, add_adapters
-from memgpt.tasks.artifacts import TaskSpec, load_task, save_task
-from memgpt.tasks.heads import TaskModel, build_head
+from memgpt.tasks.artifacts import load_task
 from memgpt.tasks.pipelines import TorchTask
-from memgpt.tasks.recipes import default_spec
 
 pytest.importorskip("onnxruntime")
-TEXTS = ["the cat sat on the mat", "a much longer sentence about dogs, cats and birds here",
-         "hi"]
-CONTEXT = ("Ada Lovelace wrote the first program in 1843. She worked with Charles Babbage on "
-           "the Analytical Engine, a mechanical computer that was never finished.")
-
-
-def make_task_folder(tmp_path, model, task: str, *, adapter: bool = True):
-    """A task folder on ``model`` with non-zero random adapter + head weights."""
-    d = model.config.d_model
-    lora = AdapterSpec(rank=4, alpha=8, targets=("q_proj", "v_proj", "down_proj")) \
-        if adapter else None
-    spec = default_spec(task, d_model=d, labels=("neg", "pos", "meh"), adapter=lora)
-    spec = TaskSpec(**{**spec.__dict__, "backbone_hash": backbone_hash(model)})
-    torch.manual_seed(1)
-    if lora is not None:
-        add_adapters(model, lora)
-        with torch.no_grad():
-            for p in adapter_parameters(model):
-                p.normal_(0, 0.05)
-    tm = TaskModel(model, spec.head, build_head(spec.head)).eval()
-    return save_task(tmp_path / f"{task}-folder", spec, tm)
+TEXTS = ["the cat sat on the mat", "a much longer sentence about dogs, cats and birds here", "hi"]
+CONTEXT = (
+    "Ada Lovelace wrote the first program in 1843. She worked with Charles Babbage on "
+    "the Analytical Engine, a mechanical computer that was never finished."
+)
 
 
 def run_both(folder, export, model, tok, task):
@@ -48,18 +29,24 @@ def run_both(folder, export, model, tok, task):
     ref, got = TorchTask(spec, tm, tok), ExportedTask(export)
     if task in ("summarize", "translate"):
         kw = {"max_new_tokens": 12, "batch_size": 3}
-        return ([g.text for g in ref.generate(TEXTS, **kw)],
-                [g.text for g in got.generate(TEXTS, **kw)])
+        return (
+            [g.text for g in ref.generate(TEXTS, **kw)],
+            [g.text for g in got.generate(TEXTS, **kw)],
+        )
     if task == "classify":
-        return ([(r.label, r.scores) for r in ref.classify(TEXTS)],
-                [(r.label, r.scores) for r in got.classify(TEXTS)])
+        return (
+            [(r.label, r.scores) for r in ref.classify(TEXTS)],
+            [(r.label, r.scores) for r in got.classify(TEXTS)],
+        )
     q = "Who wrote the first program?"
     a, b = ref.answer(q, CONTEXT * 4, stride=8), got.answer(q, CONTEXT * 4, stride=8)
     return (a.start, a.end, a.answer), (b.start, b.end, b.answer)
 
 
 @pytest.mark.parametrize("task", ["translate", "summarize", "classify", "qa"])
-def test_fp32_export_validates_and_matches_torch(tmp_path, tiny_model, tiny_tokenizer, task):
+def test_fp32_export_validates_and_matches_torch(
+    make_task_folder, tmp_path, tiny_model, tiny_tokenizer, task
+):
     folder = make_task_folder(tmp_path, tiny_model, task)
     out = tmp_path / "export"
     report = export_task(folder, out, backbone=tiny_model, tokenizer=tiny_tokenizer)
@@ -68,8 +55,9 @@ def test_fp32_export_validates_and_matches_torch(tmp_path, tiny_model, tiny_toke
     assert diffs and max(diffs) <= specs.TOLERANCE["fp32"]
     assert report.get("tokens_equal", report.get("labels_equal", report.get("spans_equal")))
     names = sorted(p.name for p in out.iterdir())
-    assert names == sorted([specs.GRAPH_FILE, specs.MANIFEST_FILE, specs.SETTINGS_FILE,
-                            specs.TOKENIZER_FILE])
+    assert names == sorted(
+        [specs.GRAPH_FILE, specs.MANIFEST_FILE, specs.SETTINGS_FILE, specs.TOKENIZER_FILE]
+    )
     settings = json.loads((out / specs.SETTINGS_FILE).read_text())
     assert settings["task"] == task and settings["validation"]["passed"]
     ref, got = run_both(folder, out, tiny_model, tiny_tokenizer, task)
@@ -95,16 +83,18 @@ def test_adapter_is_merged_and_memory_with_closed_gates_is_dropped(tiny_model):
     assert tiny_model.lm_head is not None  # untied: quantizable separately from the embedding
 
 
-def test_open_memory_gate_and_bank_export_retrieve_the_same_indices(tmp_path, tiny_model,
-                                                                    tiny_tokenizer):
+def test_open_memory_gate_and_bank_export_retrieve_the_same_indices(
+    make_task_folder, tmp_path, tiny_model, tiny_tokenizer
+):
     with torch.no_grad():
         for b in tiny_model.layers:
             if b.attn.memory is not None:
                 b.attn.memory.gate.fill_(0.7)
     folder = make_task_folder(tmp_path, tiny_model, "translate", adapter=False)
     out = tmp_path / "bank-export"
-    report = export_task(folder, out, backbone=tiny_model, tokenizer=tiny_tokenizer,
-                         bank_entries=12)
+    report = export_task(
+        folder, out, backbone=tiny_model, tokenizer=tiny_tokenizer, bank_entries=12
+    )
     assert report["passed"], report["failures"]
     assert report["indices_equal"] is True and report["tokens_equal"] is True
     assert "memory_keys" in json.loads((out / specs.SETTINGS_FILE).read_text())["graph"]["inputs"]
@@ -116,14 +106,16 @@ def test_open_memory_gate_and_bank_export_retrieve_the_same_indices(tmp_path, ti
 
 
 @pytest.mark.parametrize("precision", ["int8", "int4"])
-def test_quantized_exports_validate_and_are_smaller(tmp_path, tiny_model, tiny_tokenizer,
-                                                   precision):
+def test_quantized_exports_validate_and_are_smaller(
+    make_task_folder, tmp_path, tiny_model, tiny_tokenizer, precision
+):
     folder = make_task_folder(tmp_path, tiny_model, "translate")
     fp32 = tmp_path / "fp32"
     export_task(folder, fp32, backbone=tiny_model, tokenizer=tiny_tokenizer)
     out = tmp_path / precision
-    report = export_task(folder, out, backbone=tiny_model, tokenizer=tiny_tokenizer,
-                         precision=precision)
+    report = export_task(
+        folder, out, backbone=tiny_model, tokenizer=tiny_tokenizer, precision=precision
+    )
     assert report["passed"] and report["tolerance"] is None
     assert all(o["finite"] and o["shape_ok"] for o in report["outputs"].values())
     size = (out / specs.GRAPH_FILE).stat().st_size
@@ -131,7 +123,9 @@ def test_quantized_exports_validate_and_are_smaller(tmp_path, tiny_model, tiny_t
     assert ExportedTask(out).generate(["hello"], max_new_tokens=4)[0].input_tokens > 0
 
 
-def test_failed_validation_writes_nothing(tmp_path, tiny_model, tiny_tokenizer, monkeypatch):
+def test_failed_validation_writes_nothing(
+    make_task_folder, tmp_path, tiny_model, tiny_tokenizer, monkeypatch
+):
     import memgpt.export.specs as s
 
     folder = make_task_folder(tmp_path, tiny_model, "classify")
@@ -143,7 +137,7 @@ def test_failed_validation_writes_nothing(tmp_path, tiny_model, tiny_tokenizer, 
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
-def test_one_session_serves_many_threads(tmp_path, tiny_model, tiny_tokenizer):
+def test_one_session_serves_many_threads(make_task_folder, tmp_path, tiny_model, tiny_tokenizer):
     folder = make_task_folder(tmp_path, tiny_model, "classify")
     export_task(folder, tmp_path / "e", backbone=tiny_model, tokenizer=tiny_tokenizer)
     task = ExportedTask(tmp_path / "e")
@@ -154,7 +148,9 @@ def test_one_session_serves_many_threads(tmp_path, tiny_model, tiny_tokenizer):
     assert threaded == serial
 
 
-def test_check_folder_returns_the_verified_graph_bytes(tmp_path, tiny_model, tiny_tokenizer):
+def test_check_folder_returns_the_verified_graph_bytes(
+    make_task_folder, tmp_path, tiny_model, tiny_tokenizer
+):
     folder = make_task_folder(tmp_path, tiny_model, "qa")
     export_task(folder, tmp_path / "e", backbone=tiny_model, tokenizer=tiny_tokenizer)
     settings, data = check_folder(tmp_path / "e")

@@ -24,24 +24,33 @@ def node_example(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("node")
     for name in ("package.json", "memgpt-onnx.mjs"):
         shutil.copy(EXAMPLE / name, d / name)
-    r = subprocess.run(["npm", "install", "--ignore-scripts", "--no-audit", "--no-fund"],
-                       cwd=d, capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        ["npm", "install", "--ignore-scripts", "--no-audit", "--no-fund"],
+        cwd=d,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     if r.returncode:
         pytest.skip(f"npm install failed (offline?): {r.stderr.strip()[-200:]}")
     return d
 
 
 def run_node(example: Path, folder: Path, text: str) -> dict:
-    r = subprocess.run(["node", str(example / "memgpt-onnx.mjs"), str(folder), text],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        ["node", str(example / "memgpt-onnx.mjs"), str(folder), text],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout)
 
 
 @pytest.mark.parametrize("task", ["classify", "translate"])
-def test_node_example_matches_python(node_example, tmp_path, tiny_model, tiny_tokenizer, task):
-    from test_exporter import make_task_folder
-
+def test_node_example_matches_python(
+    make_task_folder, node_example, tmp_path, tiny_model, tiny_tokenizer, task
+):
     folder = make_task_folder(tmp_path, tiny_model, task)
     out = tmp_path / "export"
     export_task(folder, out, backbone=tiny_model, tokenizer=tiny_tokenizer)
@@ -55,16 +64,19 @@ def test_node_example_matches_python(node_example, tmp_path, tiny_model, tiny_to
             assert got["translation"] == py.generate([text])[0].text
 
 
-def test_node_example_refuses_a_tampered_folder(node_example, tmp_path, tiny_model,
-                                                tiny_tokenizer):
-    from test_exporter import make_task_folder
-
+def test_node_example_refuses_a_tampered_folder(
+    make_task_folder, node_example, tmp_path, tiny_model, tiny_tokenizer
+):
     folder = make_task_folder(tmp_path, tiny_model, "classify")
     out = tmp_path / "export"
     export_task(folder, out, backbone=tiny_model, tokenizer=tiny_tokenizer)
     s = json.loads((out / "settings.json").read_text())
     s["labels"] = list(reversed(s["labels"]))
     (out / "settings.json").write_text(json.dumps(s))
-    r = subprocess.run(["node", str(node_example / "memgpt-onnx.mjs"), str(out), "hi"],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        ["node", str(node_example / "memgpt-onnx.mjs"), str(out), "hi"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode != 0 and "does not match manifest.json" in r.stderr

@@ -22,10 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory, tiny_weights_dir):
+def exported(make_task_folder, tmp_path_factory, tiny_weights_dir):
     """A classify export of the tiny model (made once for the module)."""
-    from test_exporter import make_task_folder
-
     from memgpt.checkpoint import load_model, load_tokenizer
 
     d = tmp_path_factory.mktemp("rt")
@@ -115,8 +113,9 @@ def test_wrong_input_shapes_and_wrong_task(exported):
     with pytest.raises(ExportFolderError, match="missing graph inputs"):
         task.graph.run({"input_ids": np.zeros((1, 3), np.int64)})
     with pytest.raises(ExportFolderError, match="rejected"):
-        task.graph.run({"input_ids": np.zeros((1, 3), np.int32),
-                        "attention_mask": np.ones((1, 3), np.int64)})
+        task.graph.run(
+            {"input_ids": np.zeros((1, 3), np.int32), "attention_mask": np.ones((1, 3), np.int64)}
+        )
     with pytest.raises(ExportFolderError, match="classify export, not summarize"):
         task.generate(["x"])
 
@@ -144,7 +143,9 @@ BLOCK_TORCH = textwrap.dedent("""
 def test_runtime_and_cli_run_without_torch(tmp_path, exported):
     """torch made unimportable: the runtime and `memgpt-task classify --export` still work."""
     script = tmp_path / "run.py"
-    script.write_text(BLOCK_TORCH + textwrap.dedent(f"""
+    script.write_text(
+        BLOCK_TORCH
+        + textwrap.dedent(f"""
         from memgpt.export.runtime import ExportedTask
         r = ExportedTask({str(exported)!r}).classify(["hello there"])[0]
         print("LABEL", r.label)
@@ -155,10 +156,12 @@ def test_runtime_and_cli_run_without_torch(tmp_path, exported):
         except SystemExit as e:
             assert not e.code, e.code
         assert "torch" not in sys.modules
-    """))
+    """)
+    )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env,
-                         timeout=120)
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert lines[0].split()[1] in ("neg", "pos", "meh")
@@ -171,14 +174,35 @@ def test_runtime_in_a_virtual_environment_without_torch(tmp_path, exported):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     py = venv / "bin" / "python"
-    pip = subprocess.run([str(py), "-m", "pip", "install", "-q", "numpy", "onnxruntime",
-                          "tokenizers", "click", "tqdm"], capture_output=True, text=True)
+    pip = subprocess.run(
+        [
+            str(py),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "numpy",
+            "onnxruntime",
+            "tokenizers",
+            "click",
+            "tqdm",
+        ],
+        capture_output=True,
+        text=True,
+    )
     if pip.returncode:
         pytest.skip(f"pip could not install the runtime packages: {pip.stderr[-200:]}")
-    code = ("import importlib.util, sys; assert importlib.util.find_spec('torch') is None; "
-            "from memgpt.export.runtime import ExportedTask; "
-            f"print(ExportedTask({str(exported)!r}).classify(['hello'])[0].label)")
-    out = subprocess.run([str(py), "-c", code], capture_output=True, text=True,
-                         env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
+    code = (
+        "import importlib.util, sys; assert importlib.util.find_spec('torch') is None; "
+        "from memgpt.export.runtime import ExportedTask; "
+        f"print(ExportedTask({str(exported)!r}).classify(['hello'])[0].label)"
+    )
+    out = subprocess.run(
+        [str(py), "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() in ("neg", "pos", "meh")

@@ -1,0 +1,150 @@
+"""Write evaluation and benchmark reports: results.json, results.md, predictions.jsonl, PNG plots.
+
+Everything except ``timing`` sections and ``run.timestamp`` is a pure function of the inputs, so
+two runs on the same inputs give identical files apart from those (``tests/eval`` checks it).
+Writes are atomic (temp file + rename); plots need matplotlib (the ``eval`` extra) and are
+skipped with a warning without it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import tempfile
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+LIBRARIES = ("memgpt", "torch", "numpy", "onnxruntime", "onnxruntime-gpu", "tokenizers",
+             "sacrebleu", "rouge-score", "scikit-learn", "llama_cpp_python")
+
+
+def library_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+def run_info() -> dict[str, Any]:
+    return {"timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "machine": platform.machine(), "platform": platform.system(),
+            "cpu_count": os.cpu_count()}
+
+
+def atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_predictions(path: Path, rows: list[dict]) -> None:
+    atomic_write(path, "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n"
+                               for r in rows))
+
+
+def write_json(path: Path, obj: Any) -> None:
+    atomic_write(path, json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.2f}" if isinstance(v, float) else str(v)
+
+
+def eval_markdown(result: dict) -> str:
+    """The human report of one ``memgpt-task eval`` run."""
+    main = result["main_metric"]
+    m = result["model"]
+    names = list(m["values"])
+    lines = [f"# Evaluation: {result['task']} on {result['data']['name']}", "",
+             f"{result['n']} items; runtime {result['runtime']['name']}"
+             f" ({result['runtime'].get('precision', 'fp32')}, "
+             f"{result['runtime'].get('provider', 'torch')}); model {result['model_id']}.", "",
+             "| system | " + " | ".join(names) + f" | {main} − model |",
+             "|---|" + "---:|" * (len(names) + 1)]
+    lines.append("| **model** | " + " | ".join(_fmt(m["values"][k]) for k in names) + " | |")
+    for name, b in result["baselines"].items():
+        delta = result["model_minus_baseline"][name]
+        lines.append(f"| {name} | " + " | ".join(_fmt(b["values"].get(k, "")) for k in names)
+                     + f" | model − baseline: {delta:+.2f} |")
+    ci = m.get("ci95", {}).get(main)
+    if ci:
+        lines += ["", f"{main} 95% interval: [{ci[0]:.2f}, {ci[1]:.2f}] "
+                      f"({m['ci95']['method']})."]
+    lines += ["", "## Signatures", ""] + [f"* {k}: `{v}`" for k, v in m["signature"].items()]
+    lines += ["", "## Data", "", "```json", json.dumps(result["data"], indent=2,
+                                                         sort_keys=True), "```"]
+    settings = json.dumps(result["settings"], sort_keys=True)
+    lines += ["", "## Setup", "", f"* generation / task settings: `{settings}`",
+              f"* libraries: `{json.dumps(result['libraries'], sort_keys=True)}`",
+              f"* seconds per item: {result['timing']['seconds_per_item']}", ""]
+    return "\n".join(lines)
+
+
+def bar_plot(path: Path, result: dict) -> bool:
+    """Model vs baselines on the main metric."""
+    plt = _pyplot()
+    if plt is None:
+        return False
+    main = result["main_metric"]
+    names = ["model", *result["baselines"]]
+    values = [result["model"]["values"][main]] + [b["values"][main]
+                                                  for b in result["baselines"].values()]
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.barh(names[::-1], values[::-1], color=["#999"] * (len(names) - 1) + ["#2a6"])
+    ax.set_xlabel(main)
+    ax.set_title(f"{result['task']} — {result['data']['name']}")
+    _save(fig, path, plt)
+    return True
+
+
+def quality_latency_plot(path: Path, rows: list[dict], metric: str, title: str) -> bool:
+    """One point per runtime/precision: task metric against seconds per item."""
+    plt = _pyplot()
+    if plt is None or not rows:
+        return False
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for r in rows:
+        ax.scatter(r["seconds_per_item"], r["value"], s=40)
+        ax.annotate(r["label"], (r["seconds_per_item"], r["value"]), fontsize=8,
+                    xytext=(4, 4), textcoords="offset points")
+    ax.set_xlabel("seconds per item (lower is better)")
+    ax.set_ylabel(metric)
+    ax.set_title(title)
+    _save(fig, path, plt)
+    return True
+
+
+def _pyplot():
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log.warning("matplotlib is not installed: no plots (pip install 'memgpt[eval]')")
+        return None
+    return plt
+
+
+def _save(fig, path: Path, plt) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.tight_layout()
+    # Fixed metadata: the PNG bytes depend only on the numbers plotted.
+    fig.savefig(tmp, dpi=100, metadata={"Software": None})
+    plt.close(fig)
+    os.replace(tmp, path)

@@ -1,0 +1,137 @@
+"""`memgpt-task eval` / `bench`: reproducible reports; bad data gives one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from memgpt.cli import cli
+
+pytest.importorskip("sacrebleu")
+pytest.importorskip("onnxruntime")
+
+
+def invoke(env, *args):
+    return CliRunner().invoke(cli, list(args), prog_name="memgpt-task", env=env)
+
+
+@pytest.fixture(scope="module")
+def setup(make_task_folder, tmp_path_factory, tiny_weights_dir):
+    from memgpt.checkpoint import load_model
+
+    d = tmp_path_factory.mktemp("eval")
+    model = load_model(tiny_weights_dir)
+    folders = {t: make_task_folder(d, model, t) for t in ("classify", "translate", "qa")}
+    words = ["good", "bad", "fine", "great", "awful", "okay"]
+    rows = [{"text": f"this is {w} number {i}", "label": ["pos", "neg", "meh"][i % 3]}
+            for i, w in enumerate(words * 3)]
+    (d / "cls.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    mt = [{"text": f"the cat {i}", "translation": f"el gato {i}"} for i in range(4)]
+    (d / "mt.jsonl").write_text("".join(json.dumps(r) + "\n" for r in mt))
+    ctx = "Ada Lovelace wrote the first program. Babbage built the engine."
+    qa = [{"context": ctx, "question": "Who wrote the first program?",
+           "answers": [{"text": "Ada Lovelace", "start": 0}]}]
+    (d / "qa.jsonl").write_text("".join(json.dumps(r) + "\n" for r in qa))
+    env = {"MEMGPT_WEIGHTS": tiny_weights_dir, "MEMGPT_CACHE": str(d / "cache")}
+    return d, folders, env
+
+
+@pytest.mark.parametrize("task,data", [("classify", "cls.jsonl"), ("translate", "mt.jsonl"),
+                                       ("qa", "qa.jsonl")])
+def test_eval_writes_a_reproducible_report(setup, task, data):
+    d, folders, env = setup
+    outs = []
+    for run in ("a", "b"):
+        out = d / f"report-{task}-{run}"
+        r = invoke(env, "eval", "--task", task, "--data", str(d / data), "--adapter",
+                   str(folders[task]), "--runtime", "torch", "-o", str(out))
+        assert r.exit_code == 0, r.output
+        assert "model − baseline" in r.stdout
+        outs.append(out)
+    for name in ("results.json", "results.md", "predictions.jsonl", "scores.png"):
+        assert (outs[0] / name).is_file()
+    a, b = (json.loads((o / "results.json").read_text()) for o in outs)
+    for x in (a, b):
+        x.pop("timing"), x.pop("run")
+    assert a == b  # identical apart from timings and timestamps
+    assert (outs[0] / "predictions.jsonl").read_text() == (outs[1] / "predictions.jsonl"
+                                                            ).read_text()
+    assert (outs[0] / "scores.png").read_bytes() == (outs[1] / "scores.png").read_bytes()
+    rows = [json.loads(x) for x in (outs[0] / "predictions.jsonl").read_text().splitlines()]
+    assert len(rows) == a["n"] and {"id", "prediction", "reference"} <= set(rows[0])
+    assert a["baselines"] and a["model"]["signature"] and a["data"]["sha256"]
+    assert a["model_hashes"]["backbone_hash"]
+    md = (outs[0] / "results.md").read_text()
+    assert a["main_metric"] in md and "Signatures" in md
+
+
+def test_eval_on_onnx_matches_torch(setup):
+    d, folders, env = setup
+    assert invoke(env, "export", "--task", str(folders["classify"]), "-o",
+                  str(d / "exp")).exit_code == 0
+    res = {}
+    for rt, extra in (("torch", ["--runtime", "torch"]), ("onnx", ["--export", str(d / "exp")])):
+        r = invoke(env, "eval", "--task", "classify", "--data", str(d / "cls.jsonl"),
+                   "--adapter", str(folders["classify"]), *extra, "-o", str(d / f"r-{rt}"),
+                   "--json")
+        assert r.exit_code == 0, r.output
+        res[rt] = json.loads(r.stdout)["model"]
+    assert res["torch"] == res["onnx"]
+    rt = json.loads((d / "r-onnx" / "results.json").read_text())["runtime"]
+    assert rt["name"] == "onnx" and rt["provider"] == "CPUExecutionProvider"
+
+
+@pytest.mark.parametrize("content,message", [
+    ("", "the file is empty"),
+    ('{"text": "a"}\n', "label"),
+    ('{"text": "a", "label": "pos"}\nnot json\n', ":2:"),
+    (b"\xff\xfe\x00bad", "UTF-8"),
+])
+def test_bad_data_files_give_one_line_errors(setup, content, message):
+    d, folders, env = setup
+    path = d / "bad.jsonl"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    r = invoke(env, "eval", "--task", "classify", "--data", str(path), "--adapter",
+               str(folders["classify"]), "--runtime", "torch", "-o", str(d / "never"))
+    assert r.exit_code == 1, r.output
+    assert message in r.output and "Traceback" not in r.output
+    assert len(r.output.strip().splitlines()) == 1
+    assert not (d / "never").exists()
+
+
+def test_references_and_predictions_must_pair_up():
+    from memgpt.eval.runner import references, score
+
+    with pytest.raises(ValueError, match="record 2: no 'summary'"):
+        references("summarize", [{"text": "a", "summary": "b"}, {"text": "c"}])
+    with pytest.raises(ValueError):
+        score("classify", ["a", "b"], ["a"])
+
+
+def test_bench_runs_every_system_and_measures_speed(setup, tmp_path, tiny_weights_dir,
+                                                    monkeypatch):
+    from memgpt.eval.bench import run_bench
+
+    d, folders, env = setup
+    rows = [json.loads(x) for x in (d / "cls.jsonl").read_text().splitlines()]
+    mt = [json.loads(x) for x in (d / "mt.jsonl").read_text().splitlines()]
+    suites = {"classify": (str(folders["classify"]), rows, None, {"name": "cls", "n": len(rows)}),
+              "translate": (str(folders["translate"]), mt, None, {"name": "mt", "n": len(mt)})}
+    monkeypatch.setenv("MEMGPT_CACHE", env["MEMGPT_CACHE"])
+    summary = run_bench(tmp_path / "bench", tasks=["classify", "translate"],
+                        precisions=["fp32", "int8"], limit=10, speed=True, prompt_tokens=16,
+                        new_tokens=4, repeats=1, threads=1, gguf=None, weights=tiny_weights_dir,
+                        device="cpu", suites=suites)
+    assert set(summary["classify"]) == {"torch fp32", "onnx fp32", "onnx int8"}
+    res = json.loads((tmp_path / "bench" / "results.json").read_text())
+    cls = res["tasks"]["classify"]["systems"]
+    assert cls["onnx fp32"]["values"] == cls["torch fp32"]["values"]  # same labels
+    assert cls["torch fp32"]["delta_vs_torch_fp32"] == 0
+    speed = res["speed"]
+    assert {"torch eager fp32", "onnx fp32", "onnx int8"} <= set(speed["decoder"])
+    assert speed["vs_torch"]["torch eager fp32"] == {"prefill": 1.0, "decode": 1.0}
+    assert speed["classify_latency_ms"]["onnx fp32"] > 0
+    for name in ("results.md", "predictions.jsonl", "quality_latency_classify.png"):
+        assert (tmp_path / "bench" / name).is_file()
