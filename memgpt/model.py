@@ -89,9 +89,14 @@ def rotary_tables(inv_freq: torch.Tensor, positions: torch.Tensor, dtype: torch.
     return emb.cos().to(dtype).unsqueeze(1), emb.sin().to(dtype).unsqueeze(1)
 
 
-def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate [B, heads, T, E] by position (RoFormer, Su et al. 2021), half-split layout."""
-    half = x.shape[-1] // 2
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                 half: int | None = None) -> torch.Tensor:
+    """Rotate [B, heads, T, E] by position (RoFormer, Su et al. 2021), half-split layout.
+
+    ``half`` (E // 2) may be given as a Python int so that an exported graph slices with
+    constants instead of computing the split from the tensor's shape at run time.
+    """
+    half = x.shape[-1] // 2 if half is None else half
     rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
     return x * cos + rotated * sin
 
@@ -149,8 +154,29 @@ class MemoryAttention(nn.Module):
         return torch.tanh(self.gate).to(q.dtype).view(1, h, 1, 1) * out, indices
 
 
+def attention_bias(mask: torch.Tensor | None, *, groups: int, t: int, s: int,
+                   dtype: torch.dtype, device) -> torch.Tensor | None:
+    """The additive attention mask that ``grouped_attention`` takes, built once per forward.
+
+    Args:
+        mask: bool [B, 1, T, S] (True = may attend) or None (causal over the new tokens).
+        groups: R = H // G query heads per KV head; rows are repeated R times, row j*T + i being
+            query i of head j in the group.
+
+    Returns:
+        [B or 1, 1, R*T, S] with 0 where attention is allowed and -inf elsewhere, or None when
+        nothing is masked (a single new token without padding).
+    """
+    if mask is None:
+        if t == 1:
+            return None
+        mask = torch.ones(t, s, dtype=torch.bool, device=device).tril(s - t).view(1, 1, t, s)
+    bias = torch.zeros(mask.shape, dtype=dtype, device=device).masked_fill(~mask, float("-inf"))
+    return bias.repeat(1, 1, groups, 1) if groups > 1 else bias
+
+
 def grouped_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-                      mask: torch.Tensor | None) -> torch.Tensor:
+                      bias: torch.Tensor | None, scale: float | None = None) -> torch.Tensor:
     """Grouped-query attention without copying keys/values per query head.
 
     The R = H // G query heads that share a KV head are folded into the query axis
@@ -158,16 +184,14 @@ def grouped_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     R times (fewer, cheaper nodes in an exported graph too).
 
     Args:
-        q: [B, H, T, E]; k, v: [B, G, S, E]; mask: bool [B, 1, T, S] or None (causal).
+        q: [B, H, T, E]; k, v: [B, G, S, E].
+        bias: from ``attention_bias`` ([B, 1, R*T, S], 0 / -inf) or None (attend to everything).
+        scale: softmax scale (default 1 / sqrt(E)); a constant keeps it out of exported graphs.
     """
     b, h, t, e = q.shape
-    g, s = k.shape[1], k.shape[2]
-    r = h // g
-    if mask is None and t > 1:
-        mask = torch.ones(t, s, dtype=torch.bool, device=q.device).tril(s - t).view(1, 1, t, s)
-    if mask is not None and r > 1:
-        mask = mask.repeat(1, 1, r, 1)  # row j*T + i is query i of head j in the group
-    o = F.scaled_dot_product_attention(q.reshape(b, g, r * t, e), k, v, attn_mask=mask)
+    g = k.shape[1]
+    o = F.scaled_dot_product_attention(q.reshape(b, g, (h // g) * t, e), k, v, attn_mask=bias,
+                                       scale=scale)
     return o.reshape(b, h, t, e)
 
 
@@ -176,6 +200,7 @@ class Attention(nn.Module):
         super().__init__()
         c = config
         self.n_heads, self.n_kv_heads, self.head_dim = c.n_heads, c.n_kv_heads, c.head_dim
+        self.scale = 1.0 / math.sqrt(c.head_dim)
         self.q_proj = nn.Linear(c.d_model, c.n_heads * c.head_dim, bias=False)
         self.k_proj = nn.Linear(c.d_model, c.n_kv_heads * c.head_dim, bias=False)
         self.v_proj = nn.Linear(c.d_model, c.n_kv_heads * c.head_dim, bias=False)
@@ -183,7 +208,7 @@ class Attention(nn.Module):
         self.memory = MemoryAttention(c) if has_memory else None
 
     def forward(self, x, cos, sin, mask, past, bank):
-        """x [B, T, D]; mask bool [B, 1, T, S] or None (causal); past (k, v) or None.
+        """x [B, T, D]; mask: additive bias from ``attention_bias`` or None; past (k, v) or None.
 
         Returns (out [B, T, D], (k, v) [B, G, S, E], memory indices or None).
         """
@@ -192,10 +217,11 @@ class Attention(nn.Module):
         k = self.k_proj(x).view(b, t, self.n_kv_heads, self.head_dim).transpose(1, 2)  # [B,G,T,E]
         v = self.v_proj(x).view(b, t, self.n_kv_heads, self.head_dim).transpose(1, 2)
         q_raw = q
-        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        half = self.head_dim // 2
+        q, k = apply_rotary(q, cos, sin, half), apply_rotary(k, cos, sin, half)
         if past is not None:
             k, v = torch.cat([past[0], k], 2), torch.cat([past[1], v], 2)  # [B, G, S, E]
-        o = grouped_attention(q, k, v, mask)
+        o = grouped_attention(q, k, v, mask, self.scale)
         indices = None
         if self.memory is not None:
             mem, indices = self.memory(q_raw, bank)
@@ -296,6 +322,9 @@ class MemGPT(nn.Module):
                 position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)[:, p:]
         mask = self._mask(attention_mask, b, t, p, input_ids.device)
         x = self.embed(input_ids)  # [B, T, D]
+        c = self.config
+        mask = attention_bias(mask, groups=c.n_heads // c.n_kv_heads, t=t, s=p + t,
+                              dtype=x.dtype, device=x.device)
         cos, sin = rotary_tables(self.inv_freq, position_ids, x.dtype)
         hidden, caches, indices = [], [], []
         mem_slot = {layer: j for j, layer in enumerate(self.config.memory.layers)}
