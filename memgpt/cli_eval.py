@@ -153,7 +153,7 @@ def eval_cmd(task, data, adapter, labels, limit, batch_size, output, runtime, ex
 @click.option("-o", "--output", required=True, metavar="DIR")
 @click.option("--tasks", default="summarize,translate,classify,qa", show_default=True,
               help="Comma-separated tasks.")
-@click.option("--precisions", default="fp32,int8,int4", show_default=True,
+@click.option("--precisions", default="fp32,int8,int8w,int4", show_default=True,
               help="ONNX precisions to run (exported into the cache when missing).")
 @click.option("--limit", type=click.IntRange(1), default=50, show_default=True,
               help="Test items per task (the first N of the built-in test split).")

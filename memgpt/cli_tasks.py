@@ -324,10 +324,10 @@ def finetune_cmd(task, data, valid, output, adapter_kind, rank, adapt_layers, ep
 @click.option("-o", "--output", default=None, metavar="DIR",
               help="Folder to write (replaced only after validation passes). Default: the "
                    "cache, where --runtime auto finds it.")
-@click.option("--precision", type=click.Choice(["fp32", "int8", "int4", "fp16"]),
+@click.option("--precision", type=click.Choice(["fp32", "int8", "int8w", "int4", "fp16"]),
               default="fp32", show_default=True,
-              help="int8: dynamic quantization; int4: 4-bit weight-only (MatMulNBits); fp16: "
-                   "for --device cuda.")
+              help="int8: dynamic quantization (int8 weights and activations); int8w / int4: "
+                   "8 / 4-bit weight-only (MatMulNBits, blocks of 32); fp16: for --device cuda.")
 @click.option("--memory-bank", "bank_entries", type=click.IntRange(0), default=0,
               show_default=True, metavar="N",
               help="Generation tasks: add memory-bank inputs (validated on N random entries).")

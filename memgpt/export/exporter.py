@@ -150,12 +150,15 @@ def quantize(src: Path, dst: Path, precision: str) -> None:
 
         quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True,
                          op_types_to_quantize=["MatMul"])
-    elif precision == "int4":
+    elif precision in ("int4", "int8w"):
+        # Weight-only: 4 or 8-bit weights in blocks of 32 along the input dimension, symmetric,
+        # int8 activations inside the kernel (accuracy_level 4) — onnxruntime's MatMulNBits.
         import onnx
         from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
 
-        q = MatMulNBitsQuantizer(onnx.load(str(src)), bits=4, block_size=32, is_symmetric=True,
-                                 accuracy_level=4, op_types_to_quantize=("MatMul",))
+        q = MatMulNBitsQuantizer(onnx.load(str(src)), bits=4 if precision == "int4" else 8,
+                                 block_size=32, is_symmetric=True, accuracy_level=4,
+                                 op_types_to_quantize=("MatMul",))
         q.process()
         q.model.save_model_to_file(str(dst), use_external_data_format=False)
     elif precision == "fp16":

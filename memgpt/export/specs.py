@@ -26,13 +26,13 @@ GRAPH_FILE = "model.onnx"
 SETTINGS_FILE = "settings.json"
 MANIFEST_FILE = "manifest.json"
 TOKENIZER_FILE = "tokenizer.json"
-PRECISIONS = ("fp32", "fp16", "int8", "int4")
+PRECISIONS = ("fp32", "fp16", "int8", "int8w", "int4")
 GRAPH_OF_TASK = {"summarize": "decoder", "translate": "decoder", "classify": "classifier",
                  "qa": "span"}
 # Max |torch - onnxruntime| per output for the validation of an fp32 export. Quantized exports
 # are not held to a tolerance (their task-metric delta is what is reported); they must still give
 # finite outputs of the right shapes.
-TOLERANCE = {"fp32": 1e-4, "fp16": None, "int8": None, "int4": None}
+TOLERANCE = {"fp32": 1e-4, "fp16": None, "int8": None, "int8w": None, "int4": None}
 
 
 @dataclass(frozen=True)

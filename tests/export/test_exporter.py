@@ -105,7 +105,7 @@ def test_open_memory_gate_and_bank_export_retrieve_the_same_indices(
         OnnxStepper(task.graph, 0, bank=(small, small))
 
 
-@pytest.mark.parametrize("precision", ["int8", "int4"])
+@pytest.mark.parametrize("precision", ["int8", "int8w", "int4"])
 def test_quantized_exports_validate_and_are_smaller(
     make_task_folder, tmp_path, tiny_model, tiny_tokenizer, precision
 ):
