@@ -111,6 +111,10 @@ def run_bench(out: Path, *, tasks: list[str], precisions: list[str], limit: int,
                for n, s in entry["systems"].items()]
         report.quality_latency_plot(out / f"quality_latency_{task}.png", pts, main,
                                     f"{task}: {main} vs latency")
+    curve = (results.get("speed") or {}).get("memory_bank_curve")
+    if curve:
+        report.memory_curve_plot(out / "memory_bank_size.png",
+                                 curve["decode_ms_per_token_by_entries"])
     click.echo(f"report: {out}/results.md")
     return {t: {n: s["values"] for n, s in e["systems"].items()}
             for t, e in results["tasks"].items()}
@@ -176,11 +180,37 @@ def _speed(backbone, tok, exports, precisions, prompt_tokens, new_tokens, repeat
             res[k] = {n: {"prefill": round(v["prefill_tok_s"] / base[ref]["prefill_tok_s"], 3),
                           "decode": round(v["decode_tok_s"] / base[ref]["decode_tok_s"], 3)}
                       for n, v in base.items()}
+    if backbone.config.memory.layers:
+        res["memory_bank_curve"] = _memory_curve(backbone, ids[:32], min(new_tokens, 16))
     if any(t == "classify" for t, _ in exports):
         res["classify_latency_ms"] = _classify_latency(backbone, tok, exports, precisions,
                                                        repeats, threads, classify_folder)
     _print_speed(res)
     return res
+
+
+def _memory_curve(backbone, ids: list[int], new: int,
+                  sizes: tuple[int, ...] = (0, 1_000, 10_000, 100_000)) -> dict:
+    """Torch decode ms/token while reading an external bank of N entries (random keys/values:
+    the cost of retrieval does not depend on what the entries hold)."""
+    import torch
+
+    from memgpt.eval.speed import run_stepper
+    from memgpt.generate import TorchStepper
+    from memgpt.model import MemoryState
+
+    c = backbone.config
+    g = torch.Generator().manual_seed(0)
+    out = {}
+    for n in sizes:
+        shape = (len(c.memory.layers), n, c.n_kv_heads, c.head_dim)
+        bank = MemoryState(torch.randn(shape, generator=g), torch.randn(shape, generator=g)) \
+            if n else None
+        run_stepper(TorchStepper(backbone, memory=bank), ids, 2)  # warm-up
+        _, dec, _ = run_stepper(TorchStepper(backbone, memory=bank), ids, new)
+        out[str(n)] = round(1000 * dec / new, 3)
+    return {"decode_ms_per_token_by_entries": out, "top_k": c.memory.top_k,
+            "memory_layers": list(c.memory.layers)}
 
 
 def _classify_latency(backbone, tok, exports, precisions, repeats, threads, folder) -> dict:
@@ -260,6 +290,10 @@ def bench_markdown(results: dict) -> str:
             lines.append(f"| {n} | {v['prefill_tok_s']:.1f} | {v['decode_tok_s']:.1f} | "
                          f"{v['decode_ms_per_token']:.2f} | {r.get('prefill', '')} | "
                          f"{r.get('decode', '')} |")
+        if "memory_bank_curve" in sp:
+            m = sp["memory_bank_curve"]["decode_ms_per_token_by_entries"]
+            lines += ["", "Torch decode ms/token while reading a memory bank of N entries: "
+                      + ", ".join(f"N={k}: {v}" for k, v in m.items())]
         if "classify_latency_ms" in sp:
             c = sp["classify_latency_ms"]
             lines += ["", f"Classify latency, one {c['input_tokens']}-token text (ms): "

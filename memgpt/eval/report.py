@@ -128,6 +128,22 @@ def quality_latency_plot(path: Path, rows: list[dict], metric: str, title: str) 
     return True
 
 
+def memory_curve_plot(path: Path, ms_by_entries: dict[str, float]) -> bool:
+    """Decode latency against memory-bank size (log x axis; N=0 drawn at 1)."""
+    plt = _pyplot()
+    if plt is None or not ms_by_entries:
+        return False
+    xs = [max(1, int(k)) for k in ms_by_entries]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(xs, list(ms_by_entries.values()), marker="o")
+    ax.set_xscale("log")
+    ax.set_xlabel("memory bank entries (0 drawn at 1)")
+    ax.set_ylabel("decode ms/token (torch)")
+    ax.set_title("Decode cost of reading an external memory bank")
+    _save(fig, path, plt)
+    return True
+
+
 def _pyplot():
     try:
         import matplotlib

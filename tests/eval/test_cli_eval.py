@@ -133,5 +133,8 @@ def test_bench_runs_every_system_and_measures_speed(setup, tmp_path, tiny_weight
     assert {"torch eager fp32", "onnx fp32", "onnx int8"} <= set(speed["decoder"])
     assert speed["vs_torch"]["torch eager fp32"] == {"prefill": 1.0, "decode": 1.0}
     assert speed["classify_latency_ms"]["onnx fp32"] > 0
+    assert set(speed["memory_bank_curve"]["decode_ms_per_token_by_entries"]) == {
+        "0", "1000", "10000", "100000"}
+    assert (tmp_path / "bench" / "memory_bank_size.png").is_file()
     for name in ("results.md", "predictions.jsonl", "quality_latency_classify.png"):
         assert (tmp_path / "bench" / name).is_file()
