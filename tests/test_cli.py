@@ -20,14 +20,39 @@ def weights(tiny_weights_dir) -> str:
     return tiny_weights_dir
 
 
+@pytest.fixture(scope="module")
+def zero_shot_summarizer(tmp_path_factory, tiny_model_module) -> str:
+    """A prompted (untrained) summarize task folder: it runs on any backbone, the tiny one too
+    (the shipped summarizer is a LoRA adapter tied to the SmolLM2 weights)."""
+    from memgpt.tasks.artifacts import save_task
+    from memgpt.tasks.heads import TaskModel
+    from memgpt.tasks.recipes import default_spec
+
+    spec = default_spec("summarize", d_model=tiny_model_module.config.d_model)
+    path = tmp_path_factory.mktemp("zs") / "summarize"
+    return str(save_task(path, spec, TaskModel(tiny_model_module, spec.head)))
+
+
+@pytest.fixture(scope="module")
+def tiny_model_module(tiny_weights_dir):
+    from memgpt.checkpoint import load_model
+
+    return load_model(tiny_weights_dir)
+
+
 @pytest.fixture
-def run(weights, monkeypatch):
-    """Invoke the CLI with the tiny checkpoint as the default weights (via MEMGPT_WEIGHTS)."""
+def run(weights, monkeypatch, zero_shot_summarizer):
+    """Invoke the CLI with the tiny checkpoint as the default weights (via MEMGPT_WEIGHTS);
+    ``summarize`` gets the zero-shot task folder unless the test names an --adapter."""
     monkeypatch.setenv("MEMGPT_WEIGHTS", weights)
     runner = CliRunner()
 
     def invoke(*args: str, input: str | bytes | None = None):
-        return runner.invoke(cli, list(args), input=input, prog_name="memgpt-task")
+        args = list(args)
+        if args[:1] == ["summarize"] and "--adapter" not in args and len(args) > 1 \
+                and "--help" not in args:
+            args += ["--adapter", zero_shot_summarizer]
+        return runner.invoke(cli, args, input=input, prog_name="memgpt-task")
 
     return invoke
 

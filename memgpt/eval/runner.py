@@ -18,6 +18,7 @@ only there.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -27,6 +28,7 @@ from tqdm import tqdm
 from memgpt.eval import baselines, metrics
 
 TARGET = {"summarize": "summary", "translate": "translation", "classify": "label", "qa": "answers"}
+log = logging.getLogger(__name__)
 MAIN = {"summarize": "rougeL", "translate": "bleu", "classify": "accuracy", "qa": "f1"}
 BOOTSTRAP = 1000
 
@@ -53,19 +55,35 @@ def predict(runner, task: str, records: Sequence[dict], *, batch_size: int = 8,
     out: list[str] = []
     start = time.perf_counter()
     step = 1 if task == "qa" else batch_size
-    for i in range(0, len(records), step):
-        chunk = records[i:i + step]
-        if task in ("summarize", "translate"):
-            out += [g.text for g in runner.generate([r["text"] for r in chunk],
-                                                    batch_size=len(chunk))]
-        elif task == "classify":
-            out += [g.label for g in runner.classify([r["text"] for r in chunk],
-                                                     batch_size=len(chunk))]
-        else:
-            out += [runner.answer(r["question"], r["context"]).answer for r in chunk]
-        bar.update(len(chunk))
+    cut = 0
+    text_log = logging.getLogger("memgpt.tasks.text")  # one summary line, not one per input
+    level = text_log.level
+    text_log.setLevel(logging.ERROR)
+    try:
+        for i in range(0, len(records), step):
+            cut += _predict_chunk(runner, task, records[i:i + step], out)
+            bar.update(min(step, len(records) - i))
+    finally:
+        text_log.setLevel(level)
     bar.close()
+    if cut:
+        log.warning("%d of %d inputs were longer than the model's max_input_tokens and were cut",
+                    cut, len(records))
     return out, (time.perf_counter() - start) / max(1, len(records))
+
+
+def _predict_chunk(runner, task: str, chunk: Sequence[dict], out: list[str]) -> int:
+    """Append the predictions of ``chunk`` to ``out``; return how many inputs were cut."""
+    if task in ("summarize", "translate"):
+        gen = runner.generate([r["text"] for r in chunk], batch_size=len(chunk))
+        out += [g.text for g in gen]
+        return sum(g.truncated for g in gen)
+    if task == "classify":
+        out += [g.label for g in runner.classify([r["text"] for r in chunk],
+                                                 batch_size=len(chunk))]
+    else:
+        out += [runner.answer(r["question"], r["context"]).answer for r in chunk]
+    return 0
 
 
 def score(task: str, predictions: Sequence[str], refs: Sequence[Any], *,
