@@ -175,6 +175,15 @@ def attention_bias(mask: torch.Tensor | None, *, groups: int, t: int, s: int,
     return bias.repeat(1, 1, groups, 1) if groups > 1 else bias
 
 
+def _weight(linear: nn.Module) -> torch.Tensor:
+    """The weight of a linear layer, or of the base of a (merged) adapter wrapping one."""
+    while not isinstance(linear, nn.Linear):
+        if getattr(linear, "merged", True) is False:
+            raise ValueError("merge adapters before fusing projections")
+        linear = linear.base
+    return linear.weight
+
+
 def grouped_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                       bias: torch.Tensor | None, scale: float | None = None) -> torch.Tensor:
     """Grouped-query attention without copying keys/values per query head.
@@ -206,6 +215,21 @@ class Attention(nn.Module):
         self.v_proj = nn.Linear(c.d_model, c.n_kv_heads * c.head_dim, bias=False)
         self.o_proj = nn.Linear(c.n_heads * c.head_dim, c.d_model, bias=False)
         self.memory = MemoryAttention(c) if has_memory else None
+        self.qkv: nn.Linear | None = None  # set by fuse_projections (exported graphs)
+
+    @torch.no_grad()
+    def fuse_projections(self) -> None:
+        """One [D, (H+2G)E] matmul instead of three (same products; for exported graphs, where
+        every matmul node costs a kernel launch per token). q/k/v_proj stay for training."""
+        w = torch.cat([_weight(self.q_proj), _weight(self.k_proj), _weight(self.v_proj)], 0)
+        self.qkv = nn.Linear(w.shape[1], w.shape[0], bias=False)
+        self.qkv.weight = nn.Parameter(w.clone(), requires_grad=False)
+
+    def project(self, x: torch.Tensor):
+        if self.qkv is None:
+            return self.q_proj(x), self.k_proj(x), self.v_proj(x)
+        kv = self.n_kv_heads * self.head_dim
+        return self.qkv(x).split([self.n_heads * self.head_dim, kv, kv], -1)
 
     def forward(self, x, cos, sin, mask, past, bank):
         """x [B, T, D]; mask: additive bias from ``attention_bias`` or None; past (k, v) or None.
@@ -213,9 +237,10 @@ class Attention(nn.Module):
         Returns (out [B, T, D], (k, v) [B, G, S, E], memory indices or None).
         """
         b, t, _ = x.shape
-        q = self.q_proj(x).view(b, t, self.n_heads, self.head_dim).transpose(1, 2)  # [B,H,T,E]
-        k = self.k_proj(x).view(b, t, self.n_kv_heads, self.head_dim).transpose(1, 2)  # [B,G,T,E]
-        v = self.v_proj(x).view(b, t, self.n_kv_heads, self.head_dim).transpose(1, 2)
+        q, k, v = self.project(x)
+        q = q.view(b, t, self.n_heads, self.head_dim).transpose(1, 2)  # [B,H,T,E]
+        k = k.view(b, t, self.n_kv_heads, self.head_dim).transpose(1, 2)  # [B,G,T,E]
+        v = v.view(b, t, self.n_kv_heads, self.head_dim).transpose(1, 2)
         q_raw = q
         half = self.head_dim // 2
         q, k = apply_rotary(q, cos, sin, half), apply_rotary(k, cos, sin, half)
@@ -239,8 +264,19 @@ class MLP(nn.Module):
         self.gate_proj = nn.Linear(config.d_model, config.ffn_dim, bias=False)
         self.up_proj = nn.Linear(config.d_model, config.ffn_dim, bias=False)
         self.down_proj = nn.Linear(config.ffn_dim, config.d_model, bias=False)
+        self.gate_up: nn.Linear | None = None  # set by fuse_projections (exported graphs)
+
+    @torch.no_grad()
+    def fuse_projections(self) -> None:
+        """One [D, 2F] matmul for gate and up (see ``Attention.fuse_projections``)."""
+        w = torch.cat([_weight(self.gate_proj), _weight(self.up_proj)], 0)
+        self.gate_up = nn.Linear(w.shape[1], w.shape[0], bias=False)
+        self.gate_up.weight = nn.Parameter(w.clone(), requires_grad=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.gate_up is not None:
+            gate, up = self.gate_up(x).chunk(2, -1)
+            return self.down_proj(F.silu(gate) * up)
         return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
 
 

@@ -24,7 +24,8 @@ def export_dir(task: str | os.PathLike, precision: str) -> Path:
 
 
 def find_export(task: str | os.PathLike, precision: str | None = None) -> Path | None:
-    """A cached, up-to-date export of ``task`` (best precision first), or None."""
+    """A cached, up-to-date export of ``task`` (best precision first), or None: made from the
+    task folder as it is now, by this exporter revision."""
     folder = resolve_task(task)
     want = None
     for p in ([precision] if precision else PREFERENCE):
@@ -35,6 +36,8 @@ def find_export(task: str | os.PathLike, precision: str | None = None) -> Path |
             continue
         if want is None:
             want = task_folder_hash(folder)
-        if (s.get("source") or {}).get("task_hash") == want:
+        src = s.get("source") or {}
+        if src.get("task_hash") == want and src.get("exporter_revision") == \
+                specs.EXPORTER_REVISION:
             return d
     return None

@@ -88,20 +88,24 @@ class HeadGraph(nn.Module):
 
 
 def prepare_backbone(backbone: MemGPT, *, bank: bool) -> MemGPT:
-    """In place: merged adapters, an untied LM head, closed-gate memory dropped (without bank)."""
-    from memgpt.tasks.adapters import merge_adapters
+    """In place: merged LoRA adapters (bottleneck adapters are exported as they are), fused
+    q/k/v and gate/up matmuls, an untied LM head, closed-gate memory dropped (without bank)."""
+    from memgpt.tasks.adapters import LoRALinear, adapter_modules
 
-    merge_adapters(backbone)
+    for m in adapter_modules(backbone):  # bottleneck adapters (non-linear) stay as nodes
+        if isinstance(m, LoRALinear):
+            m.merge()
     if backbone.lm_head is None:
         c = backbone.config
         head = nn.Linear(c.d_model, c.vocab_size, bias=False)
         head.weight = nn.Parameter(backbone.embed.weight.detach().clone(), requires_grad=False)
         backbone.lm_head = head
-    if not bank:
-        for block in backbone.layers:
-            mem = block.attn.memory
-            if mem is not None and not bool(mem.gate.detach().abs().any()):
-                block.attn.memory = None  # tanh(0) * anything = 0: exact
+    for block in backbone.layers:  # after merging: fused weights include the adapter update
+        attn, mlp = _inner(block.attn), _inner(block.mlp)
+        attn.fuse_projections()
+        mlp.fuse_projections()
+        if not bank and attn.memory is not None and not bool(attn.memory.gate.abs().any()):
+            attn.memory = None  # tanh(0) * anything = 0: exact
     return backbone
 
 
@@ -240,6 +244,7 @@ def export_task(task: str, out_dir: str | os.PathLike, *, weights: str = "smollm
             "tokens": {"bos_id": tokenizer.bos_id, "eos_id": tokenizer.eos_id,
                        "pad_id": tokenizer.pad_id, "im_end_id": tokenizer.im_end_id},
             "source": {"task_folder": str(folder), "task_hash": task_folder_hash(folder),
+                       "exporter_revision": specs.EXPORTER_REVISION,
                        "backbone_hash": source_hash, "weights": str(weights)},
         }
         _write_json(tmp / specs.SETTINGS_FILE, settings)
@@ -260,6 +265,13 @@ def export_task(task: str, out_dir: str | os.PathLike, *, weights: str = "smollm
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _inner(part: nn.Module) -> nn.Module:
+    """A block's attention or MLP, inside a bottleneck adapter if one wraps it."""
+    while not hasattr(part, "fuse_projections"):
+        part = part.base
+    return part
 
 
 def _prompt_frame(tok, chat: bool) -> dict[str, str]:

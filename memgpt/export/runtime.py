@@ -192,9 +192,36 @@ class OnnxGraph:
         return dict(zip(self.outputs, out))
 
 
+    def run_bound(self, arrays: dict[str, np.ndarray], values: dict[str, Any]) -> dict[str, Any]:
+        """Run with I/O binding: ``arrays`` are numpy inputs, ``values`` OrtValues (e.g. the
+        previous step's key/value cache, fed back without a copy through numpy). Returns every
+        output as an OrtValue left where the provider put it (CPU or GPU memory)."""
+        missing = [n for n in self.inputs if n not in arrays and n not in values]
+        if missing:
+            raise ExportFolderError(f"missing graph inputs: {', '.join(missing)}")
+        for name, a in arrays.items():
+            if a.ndim != self._ranks[name]:
+                raise ExportFolderError(f"input {name} has {a.ndim} dimensions; the graph "
+                                        f"wants {self._ranks[name]}")
+        binding = self.session.io_binding()
+        for name, a in arrays.items():
+            binding.bind_cpu_input(name, np.ascontiguousarray(a))
+        for name, v in values.items():
+            binding.bind_ortvalue_input(name, v)
+        where = "cuda" if self.provider == "CUDAExecutionProvider" else "cpu"
+        for name in self.outputs:
+            binding.bind_output(name, where)
+        try:
+            self.session.run_with_iobinding(binding)
+        except Exception as e:
+            raise ExportFolderError(f"onnxruntime rejected the inputs: "
+                                    f"{str(e).splitlines()[0]}") from None
+        return dict(zip(self.outputs, binding.get_outputs()))
+
+
 @dataclass
 class OnnxState:
-    past: list[np.ndarray]  # present_key.0, present_value.0, ... [B, G, S, E]
+    past: list[Any]  # present_key.0, present_value.0, ... [B, G, S, E]: OrtValues or arrays
     mask: np.ndarray  # [B, S]
 
 
@@ -220,18 +247,26 @@ class OnnxStepper:
         raise ExportFolderError("this export was made with a memory bank: pass bank=(keys, values)")
 
     def _run(self, ids, mask, past):
-        feeds = {"input_ids": ids, "attention_mask": mask,
-                 "position_ids": (np.cumsum(mask, -1) - 1).clip(min=0)[:, mask.shape[1]
-                                                                   - ids.shape[1]:].astype(_INT64)}
+        """One graph call. The cache stays in onnxruntime's memory between steps (I/O binding):
+        no per-step copy of every layer's keys and values into and out of numpy."""
+        arrays = {"input_ids": ids, "attention_mask": mask,
+                  "position_ids": (np.cumsum(mask, -1) - 1).clip(min=0)[
+                      :, mask.shape[1] - ids.shape[1]:].astype(_INT64)}
         names = self.graph.inputs[3:3 + 2 * self.n_layers]
-        feeds.update(zip(names, past))
+        values = {}
+        for n, p in zip(names, past):
+            if isinstance(p, np.ndarray):
+                arrays[n] = p
+            else:
+                values[n] = p
         if self.has_bank:
-            feeds["memory_keys"], feeds["memory_values"] = self.bank
-        out = self.graph.run(feeds)
+            arrays["memory_keys"], arrays["memory_values"] = self.bank
+        out = self.graph.run_bound(arrays, values)
         present = [out[n.replace("past_", "present_")] for n in names]
         if self.has_bank:
-            self.last_indices = [out[n] for n in self.graph.outputs if n.startswith("memory_")]
-        return out["logits"], OnnxState(present, mask)
+            self.last_indices = [out[n].numpy() for n in self.graph.outputs
+                                 if n.startswith("memory_")]
+        return out["logits"].numpy(), OnnxState(present, mask)
 
     def prefill(self, prompts: list[list[int]]) -> tuple[np.ndarray, OnnxState]:
         ids, mask = right_pad(prompts, self.pad_id, left=True)
@@ -243,7 +278,8 @@ class OnnxStepper:
         return self._run(np.asarray(tokens, dtype=_INT64).reshape(-1, 1), mask, state.past)
 
     def reorder(self, state: OnnxState, rows: np.ndarray) -> OnnxState:
-        return OnnxState([p[rows] for p in state.past], state.mask[rows])
+        past = [(p if isinstance(p, np.ndarray) else p.numpy())[rows] for p in state.past]
+        return OnnxState(past, state.mask[rows])
 
 
 class ExportedTask:

@@ -22,6 +22,9 @@ from dataclasses import dataclass, field
 OPSET = 17
 FORMAT = "memgpt-onnx"
 FORMAT_VERSION = 1
+# Bumped whenever the exporter makes a different graph for the same task folder (fusions,
+# attention layout): cached exports made by another exporter revision are not reused.
+EXPORTER_REVISION = 3
 GRAPH_FILE = "model.onnx"
 SETTINGS_FILE = "settings.json"
 MANIFEST_FILE = "manifest.json"

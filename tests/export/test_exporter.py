@@ -155,3 +155,22 @@ def test_check_folder_returns_the_verified_graph_bytes(
     export_task(folder, tmp_path / "e", backbone=tiny_model, tokenizer=tiny_tokenizer)
     settings, data = check_folder(tmp_path / "e")
     assert settings["task"] == "qa" and data == (tmp_path / "e" / specs.GRAPH_FILE).read_bytes()
+
+
+def test_bottleneck_adapter_exports_with_fused_projections(tmp_path, tiny_model, tiny_tokenizer):
+    """Fusing q/k/v and gate/up reaches through a bottleneck adapter around the sub-layer."""
+    from memgpt.checkpoint import backbone_hash
+    from memgpt.tasks.artifacts import TaskSpec, save_task
+    from memgpt.tasks.heads import TaskModel
+    from memgpt.tasks.recipes import default_spec
+
+    spec = AdapterSpec(kind="bottleneck", rank=4, targets=("attn", "mlp"))
+    task_spec = default_spec("translate", d_model=tiny_model.config.d_model, adapter=spec)
+    task_spec = TaskSpec(**{**task_spec.__dict__, "backbone_hash": backbone_hash(tiny_model)})
+    add_adapters(tiny_model, spec)
+    with torch.no_grad():
+        for p in adapter_parameters(tiny_model):
+            p.normal_(0, 0.05)
+    folder = save_task(tmp_path / "bn", task_spec, TaskModel(tiny_model, task_spec.head))
+    report = export_task(folder, tmp_path / "e", backbone=tiny_model, tokenizer=tiny_tokenizer)
+    assert report["passed"] and report["tokens_equal"], report["failures"]
