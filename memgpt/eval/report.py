@@ -73,13 +73,13 @@ def eval_markdown(result: dict) -> str:
              f"{result['n']} items; runtime {result['runtime']['name']}"
              f" ({result['runtime'].get('precision', 'fp32')}, "
              f"{result['runtime'].get('provider', 'torch')}); model {result['model_id']}.", "",
-             "| system | " + " | ".join(names) + f" | {main} − model |",
+             "| system | " + " | ".join(names) + f" | model − baseline ({main}) |",
              "|---|" + "---:|" * (len(names) + 1)]
     lines.append("| **model** | " + " | ".join(_fmt(m["values"][k]) for k in names) + " | |")
     for name, b in result["baselines"].items():
         delta = result["model_minus_baseline"][name]
         lines.append(f"| {name} | " + " | ".join(_fmt(b["values"].get(k, "")) for k in names)
-                     + f" | model − baseline: {delta:+.2f} |")
+                     + f" | {delta:+.2f} |")
     ci = m.get("ci95", {}).get(main)
     if ci:
         lines += ["", f"{main} 95% interval: [{ci[0]:.2f}, {ci[1]:.2f}] "
