@@ -89,15 +89,27 @@ def rotary_tables(inv_freq: torch.Tensor, positions: torch.Tensor, dtype: torch.
     return emb.cos().to(dtype).unsqueeze(1), emb.sin().to(dtype).unsqueeze(1)
 
 
+def rotate_half_matrix(e: int) -> torch.Tensor:
+    """[E, E] with ``x @ R == cat(-x[E/2:], x[:E/2])``: one ±1 per column, an exact product."""
+    r, half = torch.zeros(e, e), e // 2
+    idx = torch.arange(half)
+    r[idx + half, idx] = -1.0
+    r[idx, idx + half] = 1.0
+    return r
+
+
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
-                 half: int | None = None) -> torch.Tensor:
+                 rot: torch.Tensor | None = None) -> torch.Tensor:
     """Rotate [B, heads, T, E] by position (RoFormer, Su et al. 2021), half-split layout.
 
-    ``half`` (E // 2) may be given as a Python int so that an exported graph slices with
-    constants instead of computing the split from the tensor's shape at run time.
+    ``rot`` (``rotate_half_matrix``) does the half swap as one small matmul: in an exported graph
+    that is one node instead of slices, a negation and a concat per call.
     """
-    half = x.shape[-1] // 2 if half is None else half
-    rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
+    if rot is None:
+        half = x.shape[-1] // 2
+        rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
+    else:
+        rotated = x @ rot.to(x.dtype)
     return x * cos + rotated * sin
 
 
@@ -216,6 +228,7 @@ class Attention(nn.Module):
         self.o_proj = nn.Linear(c.n_heads * c.head_dim, c.d_model, bias=False)
         self.memory = MemoryAttention(c) if has_memory else None
         self.qkv: nn.Linear | None = None  # set by fuse_projections (exported graphs)
+        self.register_buffer("rot", rotate_half_matrix(c.head_dim), persistent=False)
 
     @torch.no_grad()
     def fuse_projections(self) -> None:
@@ -242,8 +255,7 @@ class Attention(nn.Module):
         k = k.view(b, t, self.n_kv_heads, self.head_dim).transpose(1, 2)  # [B,G,T,E]
         v = v.view(b, t, self.n_kv_heads, self.head_dim).transpose(1, 2)
         q_raw = q
-        half = self.head_dim // 2
-        q, k = apply_rotary(q, cos, sin, half), apply_rotary(k, cos, sin, half)
+        q, k = apply_rotary(q, cos, sin, self.rot), apply_rotary(k, cos, sin, self.rot)
         if past is not None:
             k, v = torch.cat([past[0], k], 2), torch.cat([past[1], v], 2)  # [B, G, S, E]
         o = grouped_attention(q, k, v, mask, self.scale)

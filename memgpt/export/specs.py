@@ -24,7 +24,7 @@ FORMAT = "memgpt-onnx"
 FORMAT_VERSION = 1
 # Bumped whenever the exporter makes a different graph for the same task folder (fusions,
 # attention layout): cached exports made by another exporter revision are not reused.
-EXPORTER_REVISION = 3
+EXPORTER_REVISION = 4
 GRAPH_FILE = "model.onnx"
 SETTINGS_FILE = "settings.json"
 MANIFEST_FILE = "manifest.json"
