@@ -28,7 +28,8 @@ from safetensors.torch import load_file, save_file
 
 from memgpt.config import PRESETS, ModelConfig, get_preset
 from memgpt.model import MemGPT
-from memgpt.tokenizer import Tokenizer, _atomic_write_text, _publish, build_test_tokenizer
+from memgpt.paths import atomic_write_text, publish_temp
+from memgpt.tokenizer import Tokenizer, build_test_tokenizer
 from memgpt.weights import fetch_smollm2, load_gguf, load_hf_folder
 
 log = logging.getLogger(__name__)
@@ -45,19 +46,19 @@ def write_checkpoint(folder: str | os.PathLike, config: ModelConfig,
     last, so a provenance file can mark the folder complete)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    _atomic_write_text(folder / "config.json", config.to_json() + "\n")
+    atomic_write_text(folder / "config.json", config.to_json() + "\n")
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".model.", suffix=".tmp")
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata={"format": "pt"})
-        _publish(tmp, folder / "model.safetensors")
+        publish_temp(tmp, folder / "model.safetensors")
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     tokenizer.save(folder / "tokenizer.json")
     for name, obj in (extra or {}).items():
-        _atomic_write_text(folder / name, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+        atomic_write_text(folder / name, json.dumps(obj, indent=2, sort_keys=True) + "\n")
     return folder
 
 

@@ -20,19 +20,19 @@ CLASSIFY_OF_DATASET = {"bbc-topic": "topic", "sentiment": "sentiment", "sms-spam
 def load_eval_data(spec: str, task: str, limit: int | None) -> tuple[list[dict], list | None,
                                                                     dict]:
     """Evaluation records, training records for baselines (built-ins), and the data card."""
+    from memgpt.cli_tasks import load_training_data
     from memgpt.paths import sha256_file
-    from memgpt.tasks.data import dataset_card, load_builtin, parse_data_spec, read_records
+    from memgpt.tasks.data import dataset_card, load_builtin, parse_data_spec
 
+    path = Path(spec)
+    if not spec.startswith("builtin:") and not path.is_file():
+        raise FileNotFoundError(f"no such file: {spec}")
+    records = load_training_data(spec, task)[:limit]  # references are required either way
     if spec.startswith("builtin:"):
         name, split = parse_data_spec(spec)
-        records = load_builtin(name, split, limit=limit)
         train = load_builtin(name, "train") if task in ("translate", "classify") else None
         card = {**dataset_card(name), "name": spec, "evaluated_split": split, "n": len(records)}
         return records, train, card
-    path = Path(spec)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such file: {spec}")
-    records = read_records(path, task=task, need_targets=True)[:limit]
     card = {"name": path.name, "path": str(path), "sha256": sha256_file(path),
             "bytes": path.stat().st_size, "n": len(records), "licence": "user data",
             "limit": limit}

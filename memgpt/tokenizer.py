@@ -14,13 +14,14 @@ import collections
 import functools
 import logging
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from tokenizers import AddedToken, decoders, models, pre_tokenizers, processors
 from tokenizers import Tokenizer as _HFTokenizer
+
+from memgpt.paths import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +145,7 @@ class Tokenizer:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write ``tokenizer.json`` atomically (temp file in the same folder, then rename)."""
-        _atomic_write_text(Path(path), self._tok.to_str(pretty=True))
+        atomic_write_text(Path(path), self._tok.to_str(pretty=True))
 
     # ------------------------------------------------------------------ properties
     @property
@@ -242,26 +243,6 @@ def _check_text(text: Any) -> str:
     if not isinstance(text, str):
         raise ValueError(f"expected text (str), got {type(text).__name__}")
     return text
-
-
-def _publish(tmp: str | os.PathLike, path: Path) -> None:
-    """Give a ``mkstemp`` file the usual permissions (0666 minus umask) and rename it."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    os.replace(tmp, path)
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        _publish(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # ---------------------------------------------------------------------- the tiny test tokenizer

@@ -12,11 +12,12 @@ import json
 import logging
 import os
 import platform
-import tempfile
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
+
+from memgpt.paths import atomic_write_text as atomic_write
 
 log = logging.getLogger(__name__)
 LIBRARIES = ("memgpt", "torch", "numpy", "onnxruntime", "onnxruntime-gpu", "tokenizers",
@@ -37,18 +38,6 @@ def run_info() -> dict[str, Any]:
     return {"timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "machine": platform.machine(), "platform": platform.system(),
             "cpu_count": os.cpu_count()}
-
-
-def atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_predictions(path: Path, rows: list[dict]) -> None:

@@ -19,7 +19,6 @@ A failed validation fails the export and nothing is written.
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import os
 import shutil
@@ -33,6 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from memgpt.eval.report import write_json
 from memgpt.export import specs
 from memgpt.model import MemGPT, MemoryState
 from memgpt.paths import sha256_file
@@ -247,7 +247,7 @@ def export_task(task: str, out_dir: str | os.PathLike, *, weights: str = "smollm
                        "exporter_revision": specs.EXPORTER_REVISION,
                        "backbone_hash": source_hash, "weights": str(weights)},
         }
-        _write_json(tmp / specs.SETTINGS_FILE, settings)
+        write_json(tmp / specs.SETTINGS_FILE, settings)
         write_manifest(tmp)
         from memgpt.export.validate import validate
 
@@ -256,7 +256,7 @@ def export_task(task: str, out_dir: str | os.PathLike, *, weights: str = "smollm
                           sample_size=sample_size, threads=threads)
         report["export_seconds"] = round(export_s, 2)
         settings["validation"] = report
-        _write_json(tmp / specs.SETTINGS_FILE, settings)
+        write_json(tmp / specs.SETTINGS_FILE, settings)
         write_manifest(tmp)
         if not report["passed"]:
             raise ExportError("validation failed: " + "; ".join(report["failures"]))
@@ -306,13 +306,7 @@ def _trace_feeds(cfg, kind: str, tok, bank: MemoryState | None) -> dict[str, np.
 def write_manifest(folder: Path) -> None:
     files = {p.name: {"sha256": sha256_file(p), "bytes": p.stat().st_size}
              for p in sorted(folder.iterdir()) if p.is_file() and p.name != specs.MANIFEST_FILE}
-    _write_json(folder / specs.MANIFEST_FILE, {"format": specs.FORMAT, "files": files})
-
-
-def _write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
+    write_json(folder / specs.MANIFEST_FILE, {"format": specs.FORMAT, "files": files})
 
 
 def _publish(tmp: Path, out_dir: Path) -> None:

@@ -176,14 +176,18 @@ class OnnxGraph:
         self._ranks = {i.name: len(i.shape) for i in self.session.get_inputs()}
         self.provider = self.session.get_providers()[0]
 
-    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        missing = [n for n in self.inputs if n not in feeds]
+    def _check(self, arrays: dict[str, np.ndarray], bound: dict[str, Any] | None = None) -> None:
+        """Every input present (as an array or a bound OrtValue), arrays of the right rank."""
+        missing = [n for n in self.inputs if n not in arrays and n not in (bound or {})]
         if missing:
             raise ExportFolderError(f"missing graph inputs: {', '.join(missing)}")
-        for name in self.inputs:
-            if feeds[name].ndim != self._ranks[name]:
-                raise ExportFolderError(f"input {name} has {feeds[name].ndim} dimensions; the "
-                                        f"graph wants {self._ranks[name]}")
+        for name, a in arrays.items():
+            if a.ndim != self._ranks[name]:
+                raise ExportFolderError(f"input {name} has {a.ndim} dimensions; the graph "
+                                        f"wants {self._ranks[name]}")
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        self._check({n: feeds[n] for n in self.inputs if n in feeds})
         try:
             out = self.session.run(None, {n: feeds[n] for n in self.inputs})
         except Exception as e:
@@ -196,13 +200,7 @@ class OnnxGraph:
         """Run with I/O binding: ``arrays`` are numpy inputs, ``values`` OrtValues (e.g. the
         previous step's key/value cache, fed back without a copy through numpy). Returns every
         output as an OrtValue left where the provider put it (CPU or GPU memory)."""
-        missing = [n for n in self.inputs if n not in arrays and n not in values]
-        if missing:
-            raise ExportFolderError(f"missing graph inputs: {', '.join(missing)}")
-        for name, a in arrays.items():
-            if a.ndim != self._ranks[name]:
-                raise ExportFolderError(f"input {name} has {a.ndim} dimensions; the graph "
-                                        f"wants {self._ranks[name]}")
+        self._check(arrays, values)
         binding = self.session.io_binding()
         for name, a in arrays.items():
             binding.bind_cpu_input(name, np.ascontiguousarray(a))
@@ -237,14 +235,14 @@ class OnnxStepper:
         self.n_layers, self.g, self.e = m["n_layers"], m["n_kv_heads"], m["head_dim"]
         self.has_bank = "memory_keys" in graph.inputs
         if self.has_bank:
-            self.bank = bank if bank is not None else self._empty_bank(m)
-            if self.bank[0].shape[1] < m["top_k"]:
+            if bank is None:
+                raise ExportFolderError("this export was made with a memory bank: pass "
+                                        "bank=(keys, values)")
+            if bank[0].shape[1] < m["top_k"]:
                 raise ExportFolderError(f"this export reads a memory bank of at least "
                                         f"{m['top_k']} entries")
+        self.bank = bank
         self.last_indices: list[np.ndarray] | None = None
-
-    def _empty_bank(self, m):
-        raise ExportFolderError("this export was made with a memory bank: pass bank=(keys, values)")
 
     def _run(self, ids, mask, past):
         """One graph call. The cache stays in onnxruntime's memory between steps (I/O binding):
