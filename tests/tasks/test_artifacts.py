@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -22,17 +23,66 @@ from memgpt.tasks.recipes import default_spec
 
 def _trained(tiny_model, spec: TaskSpec) -> TaskModel:
     """A task model whose adapter and head hold non-zero random weights (as after training)."""
-    from memgpt.checkpoint import backbone_hash
-
     torch.manual_seed(1)
     if spec.adapter is not None:
         add_adapters(tiny_model, spec.adapter)
         with torch.no_grad():
             for p in adapter_parameters(tiny_model):
                 p.normal_(0, 0.05)
-    model = TaskModel(tiny_model, spec.head, build_head(spec.head)).eval()
-    assert backbone_hash(tiny_model)  # hash taken with adapters in place differs: not used
-    return model
+    return TaskModel(tiny_model, spec.head, build_head(spec.head)).eval()
+
+
+def _sha256_of_weights(model) -> str:
+    """The backbone hash written out from its definition (no cache): sha256 over name, shape
+    and fp32 bytes of every state entry outside the memory layers, in name order."""
+    h = hashlib.sha256()
+    for name, t in sorted(model.state_dict().items()):
+        if ".attn.memory." not in name:
+            h.update(name.encode() + str(tuple(t.shape)).encode())
+            h.update(t.detach().float().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def test_backbone_hash_is_the_sha256_of_the_backbone_weights(tiny_model):
+    from memgpt.checkpoint import backbone_hash
+    from memgpt.tasks.adapters import remove_adapters
+
+    first = backbone_hash(tiny_model)
+    assert first == _sha256_of_weights(tiny_model)
+    with torch.no_grad():
+        tiny_model.layers[1].attn.memory.gate.fill_(3.0)  # memory weights are not the backbone
+    assert backbone_hash(tiny_model) == first
+    with torch.no_grad():
+        tiny_model.layers[0].mlp.down_proj.weight[0, 0] += 1e-3  # in place: the cache notices
+    changed = backbone_hash(tiny_model)
+    assert changed != first and changed == _sha256_of_weights(tiny_model)
+    add_adapters(tiny_model, AdapterSpec(rank=2, alpha=4, targets=("q_proj",)))
+    assert backbone_hash(tiny_model) != changed  # why task.json's is taken without adapters
+    remove_adapters(tiny_model)
+    assert backbone_hash(tiny_model) == changed
+
+
+def test_task_folder_hash_covers_every_file_name_and_content(tmp_path, tiny_model):
+    from memgpt.tasks.registry import task_folder_hash
+
+    spec = default_spec("classify", d_model=tiny_model.config.d_model, labels=("a", "b"))
+    folder = save_task(tmp_path / "art", spec, _trained(tiny_model, spec))
+
+    def expected() -> str:
+        lines = b"".join(p.name.encode() + b"\0" + hashlib.sha256(p.read_bytes()).hexdigest()
+                         .encode() + b"\n" for p in sorted(folder.iterdir()) if p.is_file())
+        return hashlib.sha256(lines).hexdigest()
+
+    first = task_folder_hash(folder)
+    assert first == expected()
+    head = folder / "head.safetensors"
+    original = head.read_bytes()
+    head.write_bytes(original[:-1] + bytes([original[-1] ^ 1]))  # one bit of one weight
+    assert task_folder_hash(folder) != first and task_folder_hash(folder) == expected()
+    head.write_bytes(original)
+    assert task_folder_hash(folder) == first
+    (folder / "notes.txt").write_text("x")  # a new file counts too
+    assert task_folder_hash(folder) != first
 
 
 @pytest.mark.parametrize("task", ["classify", "qa", "translate"])
