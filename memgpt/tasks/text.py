@@ -111,12 +111,38 @@ class QAWindow:
     first: int  # index in ``ids`` of the first context token
     a: int
     b: int
+    # [b - a] bool per context token: may begin / end an answer (whole words only); None: any.
+    starts: np.ndarray | None = None
+    ends: np.ndarray | None = None
 
-    def allowed(self, width: int) -> np.ndarray:
-        """[width] bool: True on this window's context tokens."""
+    def allowed(self, width: int, which: str = "any") -> np.ndarray:
+        """[width] bool: True on this window's context tokens (``which``: ``"start"`` /
+        ``"end"`` keeps only tokens that may begin / end a whole-word answer)."""
         ok = np.zeros(width, dtype=bool)
-        ok[self.first:self.first + (self.b - self.a)] = True
+        mask = {"start": self.starts, "end": self.ends}.get(which)
+        n = self.b - self.a
+        ok[self.first:self.first + n] = True if mask is None else mask
         return ok
+
+
+def word_bounds(context: str, offsets: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Which context tokens may start / end an answer so that answers are whole words.
+
+    A byte-level BPE token can be a piece of a word ("Harb" + "or"): a token may start an
+    answer only if the character before its first non-space character is not a letter or
+    digit, and end one only if the character after it is not a letter or digit. A token of
+    whitespace alone may do neither.
+    """
+    n = len(offsets)
+    starts, ends = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    for i, (a, b) in enumerate(offsets):
+        while a < b and context[a].isspace():
+            a += 1
+        if a >= b:
+            continue
+        starts[i] = a == 0 or not context[a - 1].isalnum() or not context[a].isalnum()
+        ends[i] = b >= len(context) or not context[b].isalnum() or not context[b - 1].isalnum()
+    return starts, ends
 
 
 def qa_windows(spec: Any, tok, question: str, context: str, *, stride: int = 64
@@ -133,11 +159,13 @@ def qa_windows(spec: Any, tok, question: str, context: str, *, stride: int = 64
         raise ValueError(f"the question is too long ({len(prefix)} tokens) for the "
                          f"{spec.max_input_tokens}-token input")
     spans = windows(len(ctx), max_len=room, stride=min(stride, room // 2))
-    return [QAWindow(prefix + ctx[a:b], len(prefix), a, b) for a, b in spans], offsets
+    starts, ends = word_bounds(context, offsets)
+    return [QAWindow(prefix + ctx[a:b], len(prefix), a, b, starts[a:b], ends[a:b])
+            for a, b in spans], offsets
 
 
 def best_span(start_logits: Any, end_logits: Any, *, allowed: Any,
-              max_answer_tokens: int = 30) -> tuple[int, int, float]:
+              max_answer_tokens: int = 30, allowed_end: Any = None) -> tuple[int, int, float]:
     """The legal span with the highest ``start_logits[s] + end_logits[e]``.
 
     Legal: ``s <= e``, ``e - s < max_answer_tokens``, and both ``allowed`` (inside the context).
@@ -147,8 +175,10 @@ def best_span(start_logits: Any, end_logits: Any, *, allowed: Any,
 
     Args:
         start_logits, end_logits: [T] (array, list, or anything ``np.asarray`` takes).
-        allowed: [T] bool.
+        allowed: [T] bool (where a span may start; also where it may end unless
+            ``allowed_end`` is given).
         max_answer_tokens: longest answer in tokens (>= 1).
+        allowed_end: [T] bool where a span may end, or None (same as ``allowed``).
 
     Returns:
         (start, end, score) with ``end`` inclusive.
@@ -156,12 +186,13 @@ def best_span(start_logits: Any, end_logits: Any, *, allowed: Any,
     s = np.asarray(start_logits, dtype=np.float32)
     e = np.asarray(end_logits, dtype=np.float32)
     ok = np.asarray(allowed).astype(bool)
-    if s.ndim != 1 or s.shape != e.shape or s.shape != ok.shape:
+    ok_end = ok if allowed_end is None else np.asarray(allowed_end).astype(bool)
+    if s.ndim != 1 or s.shape != e.shape or s.shape != ok.shape or ok_end.shape != ok.shape:
         raise ValueError(f"need 1-D logits and mask of one length, got {s.shape}, "
                          f"{e.shape}, {ok.shape}")
     if max_answer_tokens < 1:
         raise ValueError(f"max_answer_tokens must be >= 1, got {max_answer_tokens}")
-    if not ok.any():
+    if not ok.any() or not ok_end.any():
         raise ValueError("no allowed position: the window holds no context token")
     t = s.shape[0]
     w = min(max_answer_tokens, t)
@@ -169,7 +200,7 @@ def best_span(start_logits: Any, end_logits: Any, *, allowed: Any,
     cols = np.arange(t)[:, None] + np.arange(w)[None, :]  # [T, W]
     inside = cols < t
     cols = np.minimum(cols, t - 1)
-    legal = ok[:, None] & ok[cols] & inside
+    legal = ok[:, None] & ok_end[cols] & inside
     scores = np.where(legal, s[:, None] + e[cols], -np.inf)
     top = scores.max()
     # First legal cell reaching the max in row-major order = earliest start, then earliest end
@@ -199,11 +230,21 @@ def char_span(context: str, offsets: list[tuple[int, int]], t0: int, t1: int) ->
 def pick_span(best: tuple[float, int, int] | None, group: list[QAWindow], start: np.ndarray,
               end: np.ndarray, max_answer_tokens: int) -> tuple[float, int, int] | None:
     """Update ``best`` = (probability, first token, last token in the context) with a batch of
-    windows' start/end logits [B, T]; the most probable legal span across windows wins."""
+    windows' start/end logits [B, T]; the most probable legal span across windows wins.
+
+    Spans are whole words (``QAWindow.starts``/``ends``); a window with no whole-word span
+    falls back to any span of its context tokens. The probability is the product of the start
+    and end softmaxes over the positions allowed to start / end an answer.
+    """
     for w, s, e in zip(group, start, end):
-        allowed = w.allowed(s.shape[0])
-        i0, i1, _ = best_span(s, e, allowed=allowed, max_answer_tokens=max_answer_tokens)
-        prob = float(masked_softmax(s, allowed)[i0] * masked_softmax(e, allowed)[i1])
+        ok_s, ok_e = w.allowed(s.shape[0], "start"), w.allowed(s.shape[0], "end")
+        i0, i1, score = (best_span(s, e, allowed=ok_s, allowed_end=ok_e,
+                                   max_answer_tokens=max_answer_tokens)
+                         if ok_s.any() and ok_e.any() else (0, 0, -np.inf))
+        if not np.isfinite(score):
+            ok_s = ok_e = w.allowed(s.shape[0])
+            i0, i1, _ = best_span(s, e, allowed=ok_s, max_answer_tokens=max_answer_tokens)
+        prob = float(masked_softmax(s, ok_s)[i0] * masked_softmax(e, ok_e)[i1])
         if best is None or prob > best[0]:
             best = (prob, w.a + i0 - w.first, w.a + i1 - w.first)
     return best
