@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
+import shlex
+from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -79,20 +83,75 @@ def assert_one_line_error(result, code: int = 1) -> str:
 # ----------------------------------------------------------------------------- help, registry
 
 
-def test_registry_matches_the_group():
-    assert set(COMMANDS) == set(cli.commands)
+README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-@pytest.mark.parametrize("args", [
-    [], ["generate"], ["summarize"], ["weights"], ["weights", "fetch"], ["weights", "info"],
-    ["memory"], ["memory", "build"], ["memory", "info"], ["memory", "search"],
-])
-def test_every_command_has_help_with_usage(args):
-    result = CliRunner().invoke(cli, [*args, "--help"], prog_name="memgpt-task")
-    out = ok(result)
-    assert "Usage: memgpt-task" in out
-    if args and args[0] in ("generate", "summarize", "weights", "memory") and len(args) == 1:
-        assert "Examples" in out
+def command_paths(cmd: click.Command = cli, path: tuple[str, ...] = ()):
+    """Every command path the click group serves, the group itself first: (), ("generate",),
+    ("weights",), ("weights", "fetch"), ..."""
+    yield path
+    if isinstance(cmd, click.Group):
+        ctx = click.Context(cmd)
+        for name in cmd.list_commands(ctx):
+            yield from command_paths(cmd.get_command(ctx, name), (*path, name))
+
+
+ALL_COMMANDS = list(command_paths())
+
+
+def help_text(path) -> str:
+    return ok(CliRunner().invoke(cli, [*path, "--help"], prog_name="memgpt-task"))
+
+
+def examples(text: str) -> list[list[str]]:
+    """The argument lists of the ``memgpt-task ...`` lines of a help text's Example(s) block."""
+    block = re.search(r"^  Examples?:\n((?:    .+\n)+)", text, re.M)
+    lines = block.group(1).splitlines() if block else []
+    return [shlex.split(re.split(r"[|>]", ln.split("memgpt-task ", 1)[1])[0])
+            for ln in lines if "memgpt-task " in ln]
+
+
+def parse_example(args: list[str]) -> None:
+    """Parse an example's arguments as the CLI would (options, choices, ranges), running nothing."""
+    cmd, rest, name = cli, list(args), "memgpt-task"
+    while isinstance(cmd, click.Group):
+        assert rest and rest[0] in cmd.commands, f"{args}: no such command"
+        name = rest.pop(0)
+        cmd = cmd.commands[name]
+    cmd.make_context(name, rest)
+
+
+def readme_commands() -> set[str]:
+    """The commands the README's "Command line" section documents (its ### headings)."""
+    section = README.read_text(encoding="utf-8").split("\n## Command line\n", 1)[1]
+    section = section.split("\n## ", 1)[0]
+    return {word.strip() for heading in re.findall(r"^### (.+)$", section, re.M)
+            for word in heading.split(",") if not word.strip().startswith("-")}
+
+
+def test_registry_matches_the_group_its_help_and_the_readme():
+    ctx = click.Context(cli)
+    served = {name: cli.get_command(ctx, name) for name in cli.list_commands(ctx)}
+    assert served == COMMANDS  # the same names and the same command objects
+    listed = re.search(r"^Commands:\n((?:  .+\n?)+)", help_text([]), re.M).group(1)
+    assert {ln.split()[0] for ln in listed.splitlines()} == set(served)
+    assert readme_commands() == set(served)
+    readme = README.read_text(encoding="utf-8")
+    for path in ALL_COMMANDS[1:]:  # every command and subcommand has a README example
+        assert "memgpt-task " + " ".join(path) in readme, path
+
+
+@pytest.mark.parametrize("path", ALL_COMMANDS, ids=lambda p: " ".join(p) or "memgpt-task")
+def test_every_command_has_help_with_usage_and_examples(path):
+    out = help_text(path)
+    assert out.startswith(" ".join(["Usage: memgpt-task", *path, ""])), out[:80]
+    own = examples(out)
+    if len(path) <= 1:  # the group and each top-level command show examples of themselves
+        assert own and (not path or any(e[:1] == list(path) for e in own)), out
+    else:  # a subcommand is shown in its group's examples
+        assert any(e[:len(path)] == list(path) for e in examples(help_text(path[:-1])))
+    for args in own:
+        parse_example(args)
 
 
 def test_version():
