@@ -19,7 +19,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ from safetensors.torch import load_file, save_file
 
 from memgpt.config import PRESETS, ModelConfig, get_preset
 from memgpt.model import MemGPT
-from memgpt.paths import atomic_write_text, publish_temp
+from memgpt.paths import atomic_path, atomic_write_text
 from memgpt.tokenizer import Tokenizer, build_test_tokenizer
 from memgpt.weights import fetch_smollm2, load_gguf, load_hf_folder
 
@@ -48,14 +47,8 @@ def write_checkpoint(folder: str | os.PathLike, config: ModelConfig,
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_text(folder / "config.json", config.to_json() + "\n")
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".model.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata={"format": "pt"})
-        publish_temp(tmp, folder / "model.safetensors")
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(folder / "model.safetensors") as tmp:
+        save_file(tensors, str(tmp), metadata={"format": "pt"})
     tokenizer.save(folder / "tokenizer.json")
     for name, obj in (extra or {}).items():
         atomic_write_text(folder / name, json.dumps(obj, indent=2, sort_keys=True) + "\n")

@@ -17,12 +17,10 @@ Shape legend: L memory layers, N entries, G KV heads, E head width, R query head
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
-import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +29,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
+from memgpt.checkpoint import backbone_hash
+from memgpt.paths import atomic_path, atomic_write_text
 from memgpt.retrieval import topk_search
 
 log = logging.getLogger(__name__)
@@ -50,22 +50,6 @@ class Hit:
     end: int
     score: float
     index: int
-
-
-def _backbone_hash(model: torch.nn.Module) -> str:
-    try:
-        from memgpt.checkpoint import backbone_hash
-    except ModuleNotFoundError as e:
-        if e.name != "memgpt.checkpoint":
-            raise
-        # TODO(helper-1): drop this stand-in once memgpt.checkpoint.backbone_hash exists.
-        h = hashlib.sha256()
-        for name, t in sorted(model.state_dict().items()):
-            if ".memory." not in name:
-                h.update(name.encode())
-                h.update(t.detach().float().cpu().contiguous().numpy().tobytes())
-        return h.hexdigest()
-    return backbone_hash(model)
 
 
 def _memory_layers(model: torch.nn.Module) -> tuple[int, ...]:
@@ -115,17 +99,6 @@ def _plan(tokenizer: Any, texts: Mapping[str, str] | Sequence[str], window: int,
     if skipped:
         log.info("memory bank: skipped %d empty text(s)", skipped)
     return sources, src, starts, ends, jobs
-
-
-def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @torch.inference_mode()
@@ -197,7 +170,7 @@ class MemoryBank:
         layers, c = _memory_layers(model), model.config
         kv = torch.zeros(len(layers), 0, c.n_kv_heads, c.head_dim, dtype=dtype)
         z = torch.zeros(0, dtype=torch.long)
-        return cls(kv, kv.clone(), z, z.clone(), z.clone(), [], _backbone_hash(model), layers,
+        return cls(kv, kv.clone(), z, z.clone(), z.clone(), [], backbone_hash(model), layers,
                    c.memory.similarity)
 
     @classmethod
@@ -235,7 +208,7 @@ class MemoryBank:
         log.info("memory bank: %d entries from %d source(s)", len(starts), len(sources))
         as_long = lambda x: torch.tensor(x, dtype=torch.long)
         return cls(keys, values, as_long(src), as_long(starts), as_long(ends), sources,
-                   _backbone_hash(model), layers, c.memory.similarity)
+                   backbone_hash(model), layers, c.memory.similarity)
 
     def merge(self, other: MemoryBank) -> MemoryBank:
         """A new bank with ``other``'s entries after this one's (same backbone and layers)."""
@@ -278,7 +251,7 @@ class MemoryBank:
         if mine != theirs:
             raise ValueError(f"{what} has (layers, n_kv_heads, head_dim) = {mine} but the model "
                              f"has {theirs}; rebuild the bank for this model")
-        h = _backbone_hash(model)
+        h = backbone_hash(model)
         if h != self.backbone_hash:
             raise ValueError(f"{what} was built for backbone {self.backbone_hash[:12]}, model is "
                              f"{h[:12]}; rebuild the bank for this model")
@@ -360,9 +333,9 @@ class MemoryBank:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         tensors = {n: getattr(self, n).contiguous().cpu() for n in _TENSOR_NAMES}
-        _atomic_write(path / TENSORS_FILE, lambda tmp: save_file(tensors, tmp))
-        text = json.dumps(self.metadata(), indent=2)
-        _atomic_write(path / META_FILE, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+        with atomic_path(path / TENSORS_FILE) as tmp:
+            save_file(tensors, str(tmp))
+        atomic_write_text(path / META_FILE, json.dumps(self.metadata(), indent=2))
         return path
 
     @classmethod

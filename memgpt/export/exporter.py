@@ -22,7 +22,6 @@ import copy
 import logging
 import os
 import shutil
-import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -35,7 +34,7 @@ from torch import nn
 from memgpt.eval.report import write_json
 from memgpt.export import specs
 from memgpt.model import MemGPT, MemoryState
-from memgpt.paths import sha256_file
+from memgpt.paths import make_temp_dir, replace_dir, sha256_file
 from memgpt.tasks.registry import task_folder_hash
 
 log = logging.getLogger(__name__)
@@ -215,8 +214,7 @@ def export_task(task: str, out_dir: str | os.PathLike, *, weights: str = "smollm
     gspec = specs.graph_spec(kind, n_layers=cfg.n_layers,
                              n_memory_layers=len(cfg.memory.layers), bank=bank)
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    tmp = make_temp_dir(out_dir.parent, f".{out_dir.name}.")
     try:
         bank_state = _random_bank(cfg, bank_entries) if bank else None
         trace_feeds = _trace_feeds(cfg, kind, tokenizer, bank_state)
@@ -311,13 +309,7 @@ def write_manifest(folder: Path) -> None:
 
 def _publish(tmp: Path, out_dir: Path) -> None:
     """Move the finished folder into place; an older export there is replaced only now."""
-    if out_dir.exists():
-        if not (out_dir / specs.SETTINGS_FILE).is_file() and any(out_dir.iterdir()):
-            raise ExportError(f"{out_dir} exists and is not an export folder; not replacing it")
-        old = out_dir.with_name(f".{out_dir.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(out_dir, old)
-        os.replace(tmp, out_dir)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, out_dir)
+    if (out_dir.exists() and not (out_dir / specs.SETTINGS_FILE).is_file()
+            and any(out_dir.iterdir())):
+        raise ExportError(f"{out_dir} exists and is not an export folder; not replacing it")
+    replace_dir(tmp, out_dir)
