@@ -149,6 +149,15 @@ def test_rotary_is_relative():
 
 def test_untied_head_and_topk_helper_agree():
     m = make_model(tie_embeddings=False)
-    assert m.lm_head is not None and m(IDS).logits.shape[-1] == 512
-    s, i = topk_search(torch.randn(1, 3, 4), torch.randn(1, 10, 4), 3)
-    assert s.shape == i.shape == (1, 3, 3)
+    out = m(IDS, output_hidden_states=True)
+    final = out.hidden_states[-1]  # after the final norm
+    assert m.lm_head is not None and out.logits.shape[-1] == 512
+    assert m.lm_head.weight.data_ptr() != m.embed.weight.data_ptr()
+    torch.testing.assert_close(out.logits, final @ m.lm_head.weight.T)  # the untied head projects
+    assert not torch.allclose(out.logits, final @ m.embed.weight.T, atol=1e-3)
+    gen = torch.Generator().manual_seed(2)
+    q, keys = torch.randn(1, 3, 4, generator=gen), torch.randn(1, 10, 4, generator=gen)
+    s, i = topk_search(q, keys, 3)
+    ref = (q @ keys.transpose(1, 2)).topk(3, dim=-1)  # brute force over the same scores
+    assert torch.equal(i, ref.indices)
+    torch.testing.assert_close(s, ref.values)
