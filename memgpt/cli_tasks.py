@@ -119,17 +119,22 @@ def load_for_task(task: str, adapter: str, weights: str, device: str):
 @click.option("--src", default=None, help="Source language code (default: the adapter's, en).")
 @click.option("--tgt", default=None, help="Target language code (default: the adapter's, es).")
 @click.option("--max-new-tokens", type=click.IntRange(1, 1024), default=None,
-              help="Longest translation in tokens (default: the adapter's, 96).")
+              help="Longest translation of one sentence in tokens (default: the adapter's, 96).")
+@click.option("--split/--no-split", default=True, show_default=True,
+              help="Translate multi-sentence input sentence by sentence (line breaks kept; "
+                   "numbers, URLs and code-like pieces copied through).")
 @adapter_option("translate")
 @batch_option
 @runtime_options
 @model_options
-def translate_cmd(text, src, tgt, max_new_tokens, adapter, batch_size, runtime, export_dir,
-                  weights, device, as_json):
-    """Translate sentences (English → Spanish by default).
+def translate_cmd(text, src, tgt, max_new_tokens, split, adapter, batch_size, runtime,
+                  export_dir, weights, device, as_json):
+    """Translate text (English → Spanish by default), sentence by sentence.
 
-    TEXT is one sentence; a .txt file or stdin (-) holds one sentence a line; a .jsonl/.csv/.tsv
-    file holds a "text" field per row. With --json: {"translation", "input_tokens", "seconds"}.
+    TEXT is the text to translate; a .txt file or stdin (-) holds one input a line; a
+    .jsonl/.csv/.tsv file holds a "text" field per row. A paragraph is split into sentences,
+    each is translated, and they are joined with the input's spacing.
+    With --json: {"translation", "input_tokens", "seconds"}.
 
     \b
     Examples:
@@ -137,8 +142,15 @@ def translate_cmd(text, src, tgt, max_new_tokens, adapter, batch_size, runtime, 
       memgpt-task translate sentences.txt --json > es.jsonl
       echo "I like tea." | memgpt-task translate -
     """
-    from memgpt.tasks.text import language_fields
+    import time
 
+    from memgpt.tasks.segment import translate_segmented
+    from memgpt.tasks.text import LANGUAGES, language_fields
+
+    for code, flag in ((src, "--src"), (tgt, "--tgt")):
+        if code is not None and code not in LANGUAGES:
+            raise click.BadParameter(f"unknown language code {code!r}; known: "
+                                     f"{', '.join(sorted(LANGUAGES))}", param_hint=flag)
     records, many = read_inputs(text, "translate")
     task = open_task("translate", adapter, weights, device, runtime, export_dir)
     info = task.settings.info
@@ -146,15 +158,27 @@ def translate_cmd(text, src, tgt, max_new_tokens, adapter, batch_size, runtime, 
     if trained[0] and (src or trained[0], tgt or trained[1]) != trained:
         log.warning("the model was trained for %s→%s; other languages run on what the "
                     "backbone knows", *trained)
-    outs = task.generate([r["text"] for r in records],
-                         extra=language_fields(task.settings, src, tgt),
-                         max_new_tokens=max_new_tokens, batch_size=batch_size)
-    for o in outs:
+    tokens: list[int] = []
+
+    def run(pieces: list[str]) -> list[str]:
+        outs = task.generate(pieces, extra=language_fields(task.settings, src, tgt),
+                             max_new_tokens=max_new_tokens, batch_size=batch_size)
+        tokens.extend(o.input_tokens for o in outs)
+        return [o.text for o in outs]
+
+    inputs = [r["text"] for r in records]
+    start = time.perf_counter()
+    if split:
+        texts = translate_segmented(inputs, run)
+    else:
+        texts = run(inputs)
+    seconds = round((time.perf_counter() - start) / max(1, len(inputs)), 4)
+    for i, out in enumerate(texts):
         if as_json:
-            emit_json({"translation": o.text, "input_tokens": o.input_tokens,
-                       "seconds": o.seconds})
+            n = tokens[i] if not split else len(task.tokenizer.encode(inputs[i]))
+            emit_json({"translation": out, "input_tokens": n, "seconds": seconds})
         else:
-            click.echo(o.text)
+            click.echo(out)
 
 
 def classify_default(labels: str) -> str:
