@@ -187,6 +187,10 @@ def load_model(name_or_path: str | os.PathLike = DEFAULT, *, device: str | torch
     model.to(device)
     for p in model.parameters():
         p.data = p.data.to(dtype)
+    try:  # model.generate(text) needs it; not every source has one (e.g. scratch-small)
+        model.tokenizer = load_tokenizer(name_or_path if weights is None else weights)
+    except (ValueError, FileNotFoundError):
+        model.tokenizer = None
     log.info("loaded %s (%s, %.1fM parameters)", name_or_path, kind,
              sum(p.numel() for p in model.parameters()) / 1e6)
     return model.eval()

@@ -478,6 +478,9 @@ COMMANDS.update(TASK_COMMANDS)
 from memgpt.cli_eval import EVAL_COMMANDS  # noqa: E402
 
 COMMANDS.update(EVAL_COMMANDS)
+from memgpt.cli_pretrain import PRETRAIN_COMMANDS  # noqa: E402
+
+COMMANDS.update(PRETRAIN_COMMANDS)
 for _name, _command in COMMANDS.items():
     cli.add_command(_command, _name)
 

@@ -25,6 +25,9 @@ class MemoryConfig:
         similarity: how the bank is searched: ``cosine``, ``dot`` or ``l2`` (negative squared
             distance). Attention over what was retrieved is always scaled dot-product.
         chunk_size: bank entries scored per chunk during retrieval (bounds peak memory).
+        gate_init: initial value of the per-head gate before tanh. 0 (closed) reproduces a
+            pretrained backbone exactly; a from-scratch model starts it open (see
+            ``scratch_config``) so that slots and bank get gradient from the first step.
     """
 
     layers: tuple[int, ...] = ()
@@ -32,6 +35,7 @@ class MemoryConfig:
     top_k: int = 8
     similarity: str = "dot"
     chunk_size: int = 65536
+    gate_init: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "layers", tuple(int(i) for i in self.layers))
@@ -164,6 +168,31 @@ PRESETS: dict[str, ModelConfig] = {
         ffn_dim=688, max_seq_len=1024, memory=MemoryConfig(layers=(4,), num_slots=16, top_k=8),
     ),
 }
+
+
+def scratch_config(*, vocab_size: int, d_model: int = 512, nhead: int = 8, num_layers: int = 6,
+                   dim_feedforward: int = 2048, num_kv_heads: int | None = None,
+                   max_seq_len: int = 2048, memory_layers: tuple[int, ...] | None = None,
+                   memory_slots: int = 16, memory_top_k: int = 8, memory_gate_init: float = 0.5,
+                   **fields: Any) -> ModelConfig:
+    """A from-scratch config in PyTorch ``nn.Transformer`` vocabulary (``MemGPT(vocab_size=...)``).
+
+    ``head_dim = d_model // nhead``; ``num_kv_heads`` defaults to ``nhead`` (no grouping). Memory is
+    on: ``memory_layers`` defaults to the last layer (``()`` removes memory), with
+    ``memory_slots`` learned slots and an open gate (``tanh(0.5) ≈ 0.46``). Other ModelConfig
+    fields (``rope_theta``, ``bos_id``, ...) pass through ``fields``.
+    """
+    if d_model % nhead:
+        raise ValueError(f"d_model ({d_model}) must be a multiple of nhead ({nhead})")
+    layers = (num_layers - 1,) if memory_layers is None else tuple(memory_layers)
+    memory = MemoryConfig(layers=layers, num_slots=memory_slots if layers else 0,
+                          top_k=memory_top_k, gate_init=memory_gate_init)
+    fields.setdefault("bos_id", min(1, vocab_size - 1))
+    fields.setdefault("eos_id", min(2, vocab_size - 1))
+    fields.setdefault("pad_id", fields["eos_id"])
+    return ModelConfig(vocab_size=vocab_size, d_model=d_model, n_layers=num_layers,
+                       n_heads=nhead, n_kv_heads=num_kv_heads or nhead, head_dim=d_model // nhead,
+                       ffn_dim=dim_feedforward, max_seq_len=max_seq_len, memory=memory, **fields)
 
 
 def get_preset(name: str) -> ModelConfig:

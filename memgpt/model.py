@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from memgpt.config import ModelConfig
+from memgpt.config import ModelConfig, scratch_config
 from memgpt.retrieval import gather_groups, topk_search
 
 KVCache = tuple[tuple[torch.Tensor, torch.Tensor], ...]  # per layer: (k [B,G,S,E], v [B,G,S,E])
@@ -124,7 +124,8 @@ class MemoryAttention(nn.Module):
         self.scale = 1.0 / math.sqrt(c.head_dim)
         self.slot_keys = nn.Parameter(torch.randn(c.n_kv_heads, m.num_slots, c.head_dim) * 0.02)
         self.slot_values = nn.Parameter(torch.randn(c.n_kv_heads, m.num_slots, c.head_dim) * 0.02)
-        self.gate = nn.Parameter(torch.zeros(c.n_heads))  # tanh(0) = 0: closed
+        # tanh(0) = 0: closed by default (exact pretrained parity); open for from-scratch models
+        self.gate = nn.Parameter(torch.full((c.n_heads,), float(m.gate_init)))
 
     def forward(
         self, q: torch.Tensor, bank: tuple[torch.Tensor, torch.Tensor] | None
@@ -307,11 +308,27 @@ class Block(nn.Module):
 
 
 class MemGPT(nn.Module):
-    """Decoder-only memory-augmented GPT. See the module docstring."""
+    """Decoder-only memory-augmented GPT. See the module docstring.
 
-    def __init__(self, config: ModelConfig) -> None:
+    ``MemGPT(config)``, or from scratch in ``nn.Transformer`` vocabulary (memory on, see
+    ``memgpt.config.scratch_config`` for every option)::
+
+        model = MemGPT(vocab_size=10000, d_model=512, nhead=8, num_layers=2, dim_feedforward=2048)
+        out = model(inputs)  # ModelOutput; out.logits [B, T, V]: position t predicts token t + 1
+        loss = nn.CrossEntropyLoss()(out.logits[:, :-1].flatten(0, 1), inputs[:, 1:].flatten())
+
+    ``model.tokenizer`` (set by ``memgpt.load`` and ``memgpt-task pretrain`` folders; not part of
+    the state dict) lets ``model.generate(text)`` work on text.
+    """
+
+    def __init__(self, config: ModelConfig | None = None, **sizes) -> None:
         super().__init__()
+        if (config is None) == (not sizes):
+            raise TypeError("MemGPT takes a ModelConfig or keyword sizes (vocab_size=..., "
+                            "d_model=..., ...), not both or neither")
+        config = config if config is not None else scratch_config(**sizes)
         self.config = config
+        self.tokenizer = None  # a memgpt.tokenizer.Tokenizer, attached by loaders
         self.embed = nn.Embedding(config.vocab_size, config.d_model)
         mem = set(config.memory.layers)
         self.layers = nn.ModuleList(
@@ -415,6 +432,17 @@ class MemGPT(nn.Module):
         mask = causal & keys.view(b, 1, 1, s)
         # A padding query that sees no real key would give NaN; let every query see itself.
         return mask | (torch.arange(s, device=device).view(1, s) == q_pos)
+
+    def generate(self, text: str, max_new_tokens: int = 64, **settings) -> str:
+        """The continuation of ``text`` (greedy unless ``settings`` say otherwise; see
+        ``memgpt.generate.generate``), using ``self.tokenizer``."""
+        if self.tokenizer is None:
+            raise ValueError("this model has no tokenizer, so it cannot generate from text: load "
+                             "it with memgpt.load(DIR) from a folder with a tokenizer.json, or "
+                             "attach one: model.tokenizer = memgpt.load_tokenizer(DIR)")
+        from memgpt.generate import generate  # memgpt.generate imports this module
+
+        return generate(self, self.tokenizer, text, max_new_tokens=max_new_tokens, **settings)
 
     def num_parameters(self, *, trainable_only: bool = False) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
