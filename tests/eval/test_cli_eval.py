@@ -126,12 +126,27 @@ def test_bench_runs_every_system_and_measures_speed(setup, tmp_path, tiny_weight
                         device="cpu", suites=suites)
     assert set(summary["classify"]) == {"torch fp32", "onnx fp32", "onnx int8"}
     res = json.loads((tmp_path / "bench" / "results.json").read_text())
-    cls = res["tasks"]["classify"]["systems"]
-    assert cls["onnx fp32"]["values"] == cls["torch fp32"]["values"]  # same labels
-    assert cls["torch fp32"]["delta_vs_torch_fp32"] == 0
+    cls, main = res["tasks"]["classify"]["systems"], res["tasks"]["classify"]["main_metric"]
+    ref = cls["torch fp32"]["values"]
+    assert cls["onnx fp32"]["values"] == ref and cls["onnx fp32"]["delta_vs_torch_fp32"] == 0
+    for s in cls.values():  # every system's delta is its own score minus torch fp32's
+        assert s["delta_vs_torch_fp32"] == round(s["values"][main] - ref[main], 4)
+    preds: dict[str, list] = {}
+    for line in (tmp_path / "bench" / "predictions.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        if row["task"] == "classify":
+            preds.setdefault(row["system"], []).append((row["id"], row["prediction"]))
+    assert len(preds["torch fp32"]) == len(rows)
+    assert preds["onnx fp32"] == preds["torch fp32"]  # record by record, the same label
     speed = res["speed"]
     assert {"torch eager fp32", "onnx fp32", "onnx int8"} <= set(speed["decoder"])
-    assert speed["vs_torch"]["torch eager fp32"] == {"prefill": 1.0, "decode": 1.0}
+    base = speed["decoder"]["torch eager fp32"]
+    for name in ("onnx fp32", "onnx int8"):  # ratios of this run's measured tok/s
+        v = speed["decoder"][name]
+        assert v["prefill_tok_s"] > 0 and v["decode_tok_s"] > 0
+        assert speed["vs_torch"][name] == {
+            "prefill": round(v["prefill_tok_s"] / base["prefill_tok_s"], 3),
+            "decode": round(v["decode_tok_s"] / base["decode_tok_s"], 3)}
     assert speed["classify_latency_ms"]["onnx fp32"] > 0
     assert set(speed["memory_bank_curve"]["decode_ms_per_token_by_entries"]) == {
         "0", "1000", "10000", "100000"}
