@@ -51,11 +51,20 @@ def classifier(weights, tmp_path_factory):
     return d / "clf"
 
 
-def test_finetuned_classifier_labels_the_training_texts(weights, classifier):
-    rows = [json.loads(s) for s in ok(invoke(weights, "classify", "--adapter", str(classifier),
-                                             "I loved it", "--json")).splitlines()]
-    assert rows[0]["label"] in ("pos", "neg") and set(rows[0]["scores"]) == {"pos", "neg"}
-    assert 0.5 <= rows[0]["score"] <= 1
+@pytest.mark.parametrize("text,label", [(POS[0], "pos"), (NEG[0], "neg")])
+def test_finetuned_classifier_labels_the_training_texts(weights, classifier, text, label):
+    import memgpt
+    from memgpt.tasks.artifacts import load_task
+    from memgpt.tasks.pipelines import classify
+
+    [row] = [json.loads(s) for s in ok(invoke(weights, "classify", "--adapter", str(classifier),
+                                              text, "--json")).splitlines()]
+    assert row["label"] == label and set(row["scores"]) == {"pos", "neg"}
+    assert row["score"] == row["scores"][label] == max(row["scores"].values()) > 0.5
+    spec, model = load_task(classifier, memgpt.load(weights))  # the Python API, same answer
+    [api] = classify(model, memgpt.load_tokenizer(weights), spec, [text])
+    assert api.label == label
+    assert api.scores == pytest.approx(row["scores"], abs=1e-6)
 
 
 def test_classify_a_file_gives_one_line_per_input(weights, classifier, tmp_path):
