@@ -105,6 +105,38 @@ def test_open_memory_gate_and_bank_export_retrieve_the_same_indices(
         OnnxStepper(task.graph, 0, bank=(small, small))
 
 
+@pytest.mark.parametrize("bad_step", [0, 1, 2])  # 0: the prompt pass, then decode steps
+def test_bank_validation_catches_an_index_mismatch_at_any_step(
+    make_task_folder, tmp_path, tiny_model, tiny_tokenizer, monkeypatch, bad_step
+):
+    """One graph call of validation's comparison loop (step ``bad_step``) reports other bank
+    indices than onnxruntime computed: the export must fail and name that step."""
+    from memgpt.export.runtime import OnnxGraph
+
+    with torch.no_grad():
+        for b in tiny_model.layers:
+            if b.attn.memory is not None:
+                b.attn.memory.gate.fill_(0.7)
+    folder = make_task_folder(tmp_path, tiny_model, "translate", adapter=False)
+    run, calls = OnnxGraph.run, []
+
+    def run_with_wrong_indices(self, feeds):
+        out = run(self, feeds)
+        if len(calls) == bad_step:
+            out = {k: (v + 1) % 12 if k.startswith("memory_indices") else v
+                   for k, v in out.items()}
+        calls.append(feeds["input_ids"].shape[1])
+        return out
+
+    monkeypatch.setattr(OnnxGraph, "run", run_with_wrong_indices)
+    with pytest.raises(ExportError, match=rf"retrieved indices differ from torch at step "
+                                          rf"{bad_step} "):
+        export_task(folder, tmp_path / "never", backbone=tiny_model, tokenizer=tiny_tokenizer,
+                    bank_entries=12)
+    assert calls[0] > 1 and calls[1:] == [1, 1]  # the prompt pass, then one token per step
+    assert not (tmp_path / "never").exists()
+
+
 @pytest.mark.parametrize("precision", ["int8", "int8w", "int4"])
 def test_quantized_exports_validate_and_are_smaller(
     make_task_folder, tmp_path, tiny_model, tiny_tokenizer, precision
