@@ -465,7 +465,7 @@ def memory_search(bank_dir: str, query: str, k: int, weights: str, device: str,
 
 # ----------------------------------------------------------------------------- registry
 
-# Every command of the CLI, in one place (DESIGN.md §9.5); tests keep it in sync with ``cli``.
+# Every command of the CLI, in one place (docs/architecture.md#cli); tests keep it in sync.
 COMMANDS: dict[str, click.Command] = {
     "generate": generate_cmd,
     "summarize": summarize_cmd,

@@ -1,4 +1,4 @@
-"""External key/value memory bank (DESIGN.md §4): written by running the backbone over text.
+"""External key/value memory bank, written by running the backbone over text.
 
 A bank is an artifact like an adapter. Every token of every source text becomes one entry; its key
 and value in memory layer ``l`` are that token's pre-rotary key and value in layer ``l``::
@@ -11,6 +11,8 @@ backbone it was built with so that a mismatched bank is refused. On disk a bank 
 
 Retrieval is exact and chunked (``memgpt.retrieval.topk_search``): no score matrix larger than
 ``queries x chunk_size`` is ever built, so ~1M entries fit in bounded memory.
+
+How memory fits the model (slots, bank, gate, explicit state): docs/architecture.md#memory.
 
 Shape legend: L memory layers, N entries, G KV heads, E head width, R query heads per KV head.
 """

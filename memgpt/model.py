@@ -5,7 +5,7 @@ Read top to bottom: norms and rotary helpers, memory attention, attention, MLP, 
 Architecture (Llama / SmolLM2): RMSNorm pre-norm blocks, rotary positions in the half-split
 ("rotate_half") layout, grouped-query attention, SwiGLU MLP, tied input/output embeddings.
 
-Memory (DESIGN.md §4). In the layers listed in ``config.memory.layers`` every query head also
+Memory (docs/architecture.md#memory). In the layers ``config.memory.layers`` every query head also
 attends, in a separate softmax, over
   * learned memory slots (a per-layer key/value parameter matrix — ``Y = WX + M·softmax(MᵀX)``),
   * the top-k entries of an external bank retrieved by similarity (Memorizing Transformers,

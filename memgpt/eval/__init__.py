@@ -1,1 +1,1 @@
-"""memgpt.eval — see DESIGN.md §2."""
+"""memgpt.eval — see docs/architecture.md#modules-eval."""

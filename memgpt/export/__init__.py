@@ -1,1 +1,1 @@
-"""memgpt.export — see DESIGN.md §2."""
+"""memgpt.export — see docs/architecture.md#modules-export."""

@@ -1,1 +1,1 @@
-"""memgpt.tasks — see DESIGN.md §2."""
+"""memgpt.tasks — see docs/architecture.md#modules-tasks."""

