@@ -25,9 +25,7 @@ import json
 import math
 import os
 import re
-import shutil
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +40,7 @@ from tokenizers import decoders, models, pre_tokenizers, processors, trainers
 from memgpt.checkpoint import write_checkpoint
 from memgpt.config import scratch_config
 from memgpt.model import MemGPT, MemoryState
+from memgpt.paths import atomic_dir
 from memgpt.tasks.finetune import _flatten_optimizer, _unflatten_optimizer
 from memgpt.tokenizer import Tokenizer, _pre_tokenizer
 
@@ -223,23 +222,18 @@ def _lr(cfg: PretrainConfig, step: int) -> float:
 def _save(out: Path, model: MemGPT, opt, streams: Streams, banks, step: int,
           cfg: PretrainConfig, losses: list[float]) -> None:
     """Replace ``out/checkpoint`` atomically, then rewrite the loadable folder ``out``."""
-    tmp = Path(tempfile.mkdtemp(prefix=f".{CHECKPOINT}-", dir=out))
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()},
-              tmp / "weights.safetensors")
-    opt_tensors, opt_meta = _flatten_optimizer(opt.state_dict())
-    save_file(opt_tensors, tmp / "optimizer.safetensors")
-    bank_tensors = {f"{b}.{j}.{kv}": t.contiguous() for b, bank in enumerate(banks)
-                    for j, pair in enumerate(bank) for kv, t in zip("kv", pair)}
-    save_file(bank_tensors, tmp / "bank.safetensors")
-    meta = {"format": 1, "step": step, "config": dataclasses.asdict(cfg), "optimizer": opt_meta,
-            "streams": streams.state, "bank_sizes": [len(b) for b in banks], "losses": losses}
-    (tmp / "state.json").write_text(json.dumps(meta))
-    final, old = out / CHECKPOINT, out / f"{CHECKPOINT}.old"
-    shutil.rmtree(old, ignore_errors=True)
-    if final.exists():
-        os.replace(final, old)
-    os.replace(tmp, final)
-    shutil.rmtree(old, ignore_errors=True)
+    with atomic_dir(out / CHECKPOINT, old=out / f"{CHECKPOINT}.old") as tmp:
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()},
+                  tmp / "weights.safetensors")
+        opt_tensors, opt_meta = _flatten_optimizer(opt.state_dict())
+        save_file(opt_tensors, tmp / "optimizer.safetensors")
+        bank_tensors = {f"{b}.{j}.{kv}": t.contiguous() for b, bank in enumerate(banks)
+                        for j, pair in enumerate(bank) for kv, t in zip("kv", pair)}
+        save_file(bank_tensors, tmp / "bank.safetensors")
+        meta = {"format": 1, "step": step, "config": dataclasses.asdict(cfg),
+                "optimizer": opt_meta, "streams": streams.state,
+                "bank_sizes": [len(b) for b in banks], "losses": losses}
+        (tmp / "state.json").write_text(json.dumps(meta))
     info = {"step": step, "config": dataclasses.asdict(cfg),
             "parameters": model.num_parameters(), "last_loss": losses[-1] if losses else None}
     write_checkpoint(out, model.config, model.state_dict(), model.tokenizer,
