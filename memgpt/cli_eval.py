@@ -39,8 +39,10 @@ def load_eval_data(spec: str, task: str, limit: int | None) -> tuple[list[dict],
     return records, None, card
 
 
-def model_identity(runner) -> tuple[str, dict]:
-    """A short id and the hashes of what ran (task folder + backbone, or the export)."""
+def model_identity(runner, adapter: str) -> tuple[str, dict]:
+    """A short id and the hashes of what ran: the task folder's own hash (``task_hash``) and
+    the plain backbone's (``backbone_hash``, adapters removed: the one task.json records), or
+    the export's graph hash with the same two hashes of the folder it was exported from."""
     if runner.runtime == "onnx":
         g = runner.graph
         manifest = json.loads((g.folder / "manifest.json").read_text())
@@ -48,12 +50,34 @@ def model_identity(runner) -> tuple[str, dict]:
         ident = {"export": str(g.folder), "model_onnx_sha256": manifest["files"]["model.onnx"][
             "sha256"], **src}
         return f"onnx:{Path(src.get('task_folder', g.folder)).name}", ident
-    from memgpt.checkpoint import backbone_hash
+    from memgpt.tasks.registry import resolve_task, task_folder_hash
 
-    spec = runner.settings
-    return (f"torch:{spec.task}", {"backbone_hash": backbone_hash(runner.model.backbone),
+    spec, folder = runner.settings, resolve_task(adapter)
+    return (f"torch:{spec.task}", {"task_folder": str(folder),
+                                   "task_hash": task_folder_hash(folder),
+                                   "backbone_hash": plain_backbone_hash(runner.model.backbone),
                                    "adapter": spec.adapter.to_dict() if spec.adapter else None,
                                    "head": spec.head.kind})
+
+
+def plain_backbone_hash(backbone) -> str:
+    """``memgpt.checkpoint.backbone_hash`` of ``backbone`` without its task adapters: each
+    adapter wrapper is swapped for the base layer it wraps while hashing, then put back."""
+    from memgpt.checkpoint import backbone_hash
+    from memgpt.tasks.adapters import BottleneckAdapter, LoRALinear
+
+    wrapped = [(parent, name, child) for parent in list(backbone.modules())
+               for name, child in parent.named_children()
+               if isinstance(child, (LoRALinear, BottleneckAdapter))]
+    if any(getattr(child, "merged", False) for _, _, child in wrapped):
+        raise ValueError("merged LoRA adapters: the backbone's own weights are not in the model")
+    try:
+        for parent, name, child in wrapped:
+            setattr(parent, name, child.base)
+        return backbone_hash(backbone)
+    finally:
+        for parent, name, child in reversed(wrapped):
+            setattr(parent, name, child)
 
 
 def runtime_info(runner) -> dict:
@@ -134,7 +158,7 @@ def eval_cmd(task, data, adapter, labels, limit, batch_size, output, runtime, ex
             adapter = DEFAULTS[task]
     runner = open_task(task, adapter, weights, device, runtime, export_dir)
     result = evaluate(runner, task, records, train=train, batch_size=batch_size)
-    model_id, ident = model_identity(runner)
+    model_id, ident = model_identity(runner, adapter)
     result.update({"data": card, "runtime": runtime_info(runner), "model_id": model_id,
                    "model_hashes": ident, "settings": task_settings(runner),
                    "libraries": report.library_versions(), "run": report.run_info(),

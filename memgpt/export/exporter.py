@@ -193,6 +193,7 @@ def export_task(task: str, out_dir: str | os.PathLike, *, weights: str = "smollm
         The validation report (also stored in settings.json).
     """
     from memgpt.checkpoint import backbone_hash, load_model, load_tokenizer
+    from memgpt.tasks.adapters import remove_adapters
     from memgpt.tasks.artifacts import load_task, resolve_task
 
     if precision not in specs.PRECISIONS:
@@ -203,12 +204,13 @@ def export_task(task: str, out_dir: str | os.PathLike, *, weights: str = "smollm
     if backbone is None:
         backbone, tokenizer = load_model(weights), load_tokenizer(weights)
     backbone = copy.deepcopy(backbone).float().eval()
+    remove_adapters(backbone)  # the plain backbone's hash: the one task.json records
+    source_hash = backbone_hash(backbone)
     spec, task_model = load_task(folder, backbone)
     kind = specs.GRAPH_OF_TASK[spec.task]
     bank = kind == "decoder" and bank_entries > 0
     if bank_entries > 0 and not backbone.config.memory.layers:
         raise ValueError("this backbone has no memory layers: a bank cannot be exported")
-    source_hash = backbone_hash(backbone)
     prepare_backbone(backbone, bank=bank)
     cfg = backbone.config
     gspec = specs.graph_spec(kind, n_layers=cfg.n_layers,

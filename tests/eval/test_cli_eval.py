@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 from click.testing import CliRunner
 
 from memgpt.cli import cli
@@ -62,7 +63,7 @@ def test_eval_writes_a_reproducible_report(setup, task, data):
     rows = [json.loads(x) for x in (outs[0] / "predictions.jsonl").read_text().splitlines()]
     assert len(rows) == a["n"] and {"id", "prediction", "reference"} <= set(rows[0])
     assert a["baselines"] and a["model"]["signature"] and a["data"]["sha256"]
-    assert a["model_hashes"]["backbone_hash"]
+    assert_hashes_match_the_task_folder(a["model_hashes"], folders[task])
     md = (outs[0] / "results.md").read_text()
     assert a["main_metric"] in md and "Signatures" in md
 
@@ -79,8 +80,42 @@ def test_eval_on_onnx_matches_torch(setup):
         assert r.exit_code == 0, r.output
         res[rt] = json.loads(r.stdout)["model"]
     assert res["torch"] == res["onnx"]
-    rt = json.loads((d / "r-onnx" / "results.json").read_text())["runtime"]
-    assert rt["name"] == "onnx" and rt["provider"] == "CPUExecutionProvider"
+    reports = {rt: json.loads((d / f"r-{rt}" / "results.json").read_text()) for rt in res}
+    assert reports["onnx"]["runtime"]["name"] == "onnx"
+    assert reports["onnx"]["runtime"]["provider"] == "CPUExecutionProvider"
+    for report in reports.values():  # both runtimes name the same backbone and task folder
+        assert_hashes_match_the_task_folder(report["model_hashes"], folders["classify"])
+
+
+def assert_hashes_match_the_task_folder(hashes: dict, folder) -> None:
+    """A report's hashes: the backbone's own (task.json's, taken without the adapter) and the
+    task folder's (over its files), each recomputed here."""
+    from memgpt.tasks.registry import task_folder_hash
+
+    spec = json.loads((folder / "task.json").read_text())
+    assert spec["adapter"] is not None  # the case where an attached adapter changed the hash
+    assert len(spec["backbone_hash"]) == 64 and hashes["backbone_hash"] == spec["backbone_hash"]
+    assert hashes["task_hash"] == task_folder_hash(folder) != spec["backbone_hash"]
+
+
+def test_plain_backbone_hash_leaves_the_adapters_in_place(setup, tiny_weights_dir):
+    from memgpt.checkpoint import backbone_hash, load_model
+    from memgpt.cli_eval import plain_backbone_hash
+    from memgpt.tasks.adapters import adapter_modules, remove_adapters
+    from memgpt.tasks.artifacts import load_task
+
+    d, folders, env = setup
+    backbone = load_model(tiny_weights_dir)
+    want = backbone_hash(backbone)
+    _, model = load_task(folders["translate"], backbone)
+    ids = torch.tensor([[5, 6, 7, 8]])
+    before, with_adapters = model(ids), backbone_hash(backbone)
+    assert with_adapters != want
+    assert plain_backbone_hash(backbone) == want
+    assert adapter_modules(backbone) and backbone_hash(backbone) == with_adapters
+    torch.testing.assert_close(model(ids), before, rtol=0, atol=0)
+    remove_adapters(backbone)
+    assert backbone_hash(backbone) == want
 
 
 @pytest.mark.parametrize("content,message", [

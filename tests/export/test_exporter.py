@@ -15,6 +15,7 @@ from memgpt.export.runtime import ExportedTask, OnnxStepper, check_folder
 from memgpt.tasks.adapters import AdapterSpec, adapter_parameters, add_adapters
 from memgpt.tasks.artifacts import load_task
 from memgpt.tasks.pipelines import TorchTask
+from memgpt.tasks.registry import task_folder_hash
 
 pytest.importorskip("onnxruntime")
 TEXTS = ["the cat sat on the mat", "a much longer sentence about dogs, cats and birds here", "hi"]
@@ -60,6 +61,11 @@ def test_fp32_export_validates_and_matches_torch(
     )
     settings = json.loads((out / specs.SETTINGS_FILE).read_text())
     assert settings["task"] == task and settings["validation"]["passed"]
+    # The source's backbone hash is task.json's (taken without the adapter), and the folder's
+    # own hash is recorded beside it.
+    task_json = json.loads((folder / "task.json").read_text())
+    assert settings["source"]["backbone_hash"] == task_json["backbone_hash"]
+    assert settings["source"]["task_hash"] == task_folder_hash(folder)
     ref, got = run_both(folder, out, tiny_model, tiny_tokenizer, task)
     if task == "classify":  # probabilities agree to float rounding, labels exactly
         assert [r[0] for r in ref] == [g[0] for g in got]
