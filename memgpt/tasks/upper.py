@@ -49,13 +49,22 @@ def run_blocks(model: MemGPT, x: torch.Tensor, start: int, stop: int) -> torch.T
 
 @torch.inference_mode()
 def cache_prefix(model: MemGPT, rows: Sequence[list[int]], split: int, *, pad_id: int,
-                 batch_size: int = 8, progress: bool = True) -> list[torch.Tensor]:
-    """The input of block ``split`` for every row of token ids: fp16 [T_i, D] tensors."""
+                 batch_tokens: int = 2048, progress: bool = True) -> list[torch.Tensor]:
+    """The input of block ``split`` for every row of token ids: fp16 [T_i, D] tensors.
+
+    Rows are sorted by length and batched up to ``batch_tokens`` padded tokens, so short texts
+    run many to a batch (per-call overhead dominates small batches on a CPU).
+    """
     order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
     out: list[torch.Tensor | None] = [None] * len(rows)
-    for i in tqdm(range(0, len(order), batch_size), desc="caching lower layers", unit="batch",
-                  disable=not progress):
-        idx = order[i:i + batch_size]
+    batches, cur = [], []
+    for j in order:
+        if cur and len(rows[j]) * (len(cur) + 1) > batch_tokens:
+            batches.append(cur)
+            cur = []
+        cur.append(j)
+    batches += [cur] if cur else []
+    for idx in tqdm(batches, desc="caching lower layers", unit="batch", disable=not progress):
         width = max(len(rows[j]) for j in idx)
         ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
         for r, j in enumerate(idx):
