@@ -231,20 +231,26 @@ def classify_cmd(text, labels, adapter, batch_size, runtime, export_dir, weights
 @click.option("--max-answer-tokens", type=click.IntRange(1, 512), default=30, show_default=True)
 @click.option("--stride", type=click.IntRange(0, 1024), default=64, show_default=True,
               help="Overlap in tokens between windows of a long context.")
+@click.option("--min-score", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Answer only when the span's probability is at least this; below it the "
+                   "answer is empty (weak evidence: the context may not hold the answer).")
 @adapter_option("qa")
 @runtime_options
 @model_options
-def qa_cmd(question, context, max_answer_tokens, stride, adapter, runtime, export_dir, weights,
-           device, as_json):
+def qa_cmd(question, context, max_answer_tokens, stride, min_score, adapter, runtime, export_dir,
+           weights, device, as_json):
     """Answer a question with a span of the context (extractive QA).
 
     With --context, QUESTION is the question. Without it, QUESTION is a .jsonl/.csv/.tsv file
     with "context" and "question" per row. Prints the answer; with --json
-    {"answer", "start", "end", "score"} (character offsets into the context).
+    {"answer", "start", "end", "score"} (character offsets into the context; the score is the
+    span's probability). Answers are whole words. With --min-score, a span scoring lower gives
+    an empty answer (start = end = -1) and the score it had.
 
     \b
     Examples:
       memgpt-task qa --context doc.txt "Who founded the company?"
+      memgpt-task qa --context doc.txt --min-score 0.3 "When did it open?" --json
       memgpt-task qa questions.jsonl --json
     """
     if context is None:
@@ -261,6 +267,8 @@ def qa_cmd(question, context, max_answer_tokens, stride, adapter, runtime, expor
     for r in records:
         span = task.answer(r["question"], r["context"], max_answer_tokens=max_answer_tokens,
                            stride=stride)
+        if span.score < min_score:
+            span = type(span)("", -1, -1, span.score)
         if as_json:
             emit_json({"answer": span.answer, "start": span.start, "end": span.end,
                        "score": span.score})

@@ -96,6 +96,19 @@ def test_qa_finetune_then_answer_with_offsets(weights, tmp_path):
     got = json.loads(ok(invoke(weights, "qa", "--adapter", str(tmp_path / "qa"), "--context",
                                str(ctx), "When does the harbour freeze?", "--json")))
     assert CONTEXT[got["start"]:got["end"]] == got["answer"] and got["answer"]
+    # the answer is whole words of the context
+    a, b = got["start"], got["end"]
+    assert (a == 0 or not CONTEXT[a - 1].isalnum()) and (b == len(CONTEXT)
+                                                         or not CONTEXT[b].isalnum())
+    # --min-score above the span's probability: an empty answer with the score it had
+    weak = json.loads(ok(invoke(weights, "qa", "--adapter", str(tmp_path / "qa"), "--context",
+                                str(ctx), "When does the harbour freeze?", "--json",
+                                "--min-score", str(min(1.0, got["score"] + 1e-4)))))
+    assert weak == {"answer": "", "start": -1, "end": -1, "score": got["score"]}
+    same = json.loads(ok(invoke(weights, "qa", "--adapter", str(tmp_path / "qa"), "--context",
+                                str(ctx), "When does the harbour freeze?", "--json",
+                                "--min-score", str(got["score"]))))
+    assert same == got
 
 
 def test_translate_lora_finetune_and_run(weights, tmp_path):
