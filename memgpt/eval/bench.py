@@ -23,7 +23,7 @@ from memgpt.eval.runner import MAIN, evaluate
 log = logging.getLogger(__name__)
 BENCH_DATA = {"summarize": ("bbc-headline", "summarize"),
               "translate": ("tatoeba-en-es", "translate-en-es"),
-              "classify": ("bbc-topic", "classify-topic"), "qa": ("bbc-cloze", "qa")}
+              "classify": ("bbc-topic", "classify-topic"), "qa": ("wiki-qa", "qa")}
 
 
 def _export(folder: str, precision: str, backbone, tok, threads) -> Path:
