@@ -17,6 +17,13 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from memgpt.threads import quiet_openmp_env
+
+# Idle OpenMP threads sleep instead of spinning: read once when torch is imported, so it is set
+# here, before any memgpt module imports torch (see memgpt/threads.py).
+quiet_openmp_env()
+del quiet_openmp_env
+
 __version__ = "0.1.0"
 
 _LAZY = {

@@ -161,7 +161,7 @@ def _dtype(dtype: torch.dtype | str) -> torch.dtype:
 
 def load_model(name_or_path: str | os.PathLike = DEFAULT, *, device: str | torch.device = "cpu",
                dtype: torch.dtype | str = torch.float32,
-               weights: str | os.PathLike | None = None) -> MemGPT:
+               weights: str | os.PathLike | None = None, threads: int | None = None) -> MemGPT:
     """A :class:`MemGPT` in eval mode (see the module docstring for how names resolve).
 
     Args:
@@ -170,7 +170,13 @@ def load_model(name_or_path: str | os.PathLike = DEFAULT, *, device: str | torch
         dtype: parameter dtype (buffers such as rotary frequencies stay fp32).
         weights: with a preset name: load these weights (any supported source) into the
             preset's architecture instead of initialising randomly.
+        threads: torch CPU threads (``memgpt.threads``). None: ``--threads`` / ``MEMGPT_THREADS``
+            when set, else the physical cores or ``OMP_NUM_THREADS`` but never more than torch
+            has now (a script's own ``torch.set_num_threads`` is kept).
     """
+    from memgpt.threads import torch_threads_for_load
+
+    torch_threads_for_load(threads)
     dtype = _dtype(dtype)
     kind, target = _resolve(name_or_path, fetch=weights is None)
     if weights is not None:

@@ -42,6 +42,7 @@ from memgpt.tasks.text import (
     pick_span,
     qa_windows,
 )
+from memgpt.threads import session_options
 
 log = logging.getLogger(__name__)
 _INT64 = np.int64
@@ -154,10 +155,9 @@ class OnnxGraph:
         g = self.settings.get("graph") or {}
         self.kind = g.get("kind")
         self.inputs, self.outputs = tuple(g.get("inputs", ())), tuple(g.get("outputs", ()))
-        opts = ort.SessionOptions()
+        # threads None: --threads / MEMGPT_THREADS / OMP_NUM_THREADS / physical cores; no spinning
+        opts = session_options(threads, ort)
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads:
-            opts.intra_op_num_threads = threads
         self.device = device
         try:
             # The graph bytes already checked are the bytes loaded (no second read to race).
