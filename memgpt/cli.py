@@ -67,6 +67,27 @@ def model_options(f: Callable) -> Callable:
              "safetensors folder or a memgpt checkpoint folder. Env: MEMGPT_WEIGHTS.")(f)
 
 
+def _threads_callback(ctx: click.Context, param: click.Parameter, value: int | None) -> int:
+    from memgpt.threads import resolve_threads, set_threads
+
+    try:
+        return set_threads(resolve_threads(value))
+    except ValueError as e:  # a bad MEMGPT_THREADS / OMP_NUM_THREADS: a usage error (exit 2)
+        raise click.BadParameter(str(e), ctx=ctx, param=param) from None
+
+
+def threads_option(f: Callable | None = None, *, expose_value: bool = False) -> Callable:
+    """``--threads N``, shared by every command that runs a model: resolved (N, else
+    MEMGPT_THREADS, else OMP_NUM_THREADS, else the physical cores) and applied to torch and to the
+    onnxruntime sessions opened afterwards before the command runs (``memgpt.threads``)."""
+    option = click.option(
+        "--threads", type=click.IntRange(1), default=None, metavar="N",
+        expose_value=expose_value, callback=_threads_callback,
+        help="CPU threads for torch and onnxruntime (default: MEMGPT_THREADS, else "
+             "OMP_NUM_THREADS, else the physical cores).")
+    return option if f is None else option(f)
+
+
 def load_model_and_tokenizer(weights: str, device: str) -> tuple[Any, Any]:
     import torch
 
@@ -181,6 +202,7 @@ SAMPLING_FLAGS = ("temperature", "top_k", "top_p")
 @click.option("--chat", is_flag=True, help="Wrap PROMPT in the chat template as a user message.")
 @click.option("--memory", "memory_dir", metavar="BANK_DIR",
               help="Read this memory bank (built with the same weights).")
+@threads_option
 @model_options
 def generate_cmd(prompt: str, max_new_tokens: int, strategy: str | None, temperature, top_k,
                  top_p, seed: int, num_beams: int, repetition_penalty: float, stop: tuple,
@@ -249,6 +271,7 @@ def _runtime_options(f: Callable) -> Callable:
 @click.option("--batch-size", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Documents of a .jsonl file summarized together.")
 @_runtime_options
+@threads_option
 @model_options
 def summarize_cmd(file: str, max_new_tokens: int | None, max_input_tokens: int | None,
                   adapter: str, batch_size: int, runtime: str, export_dir: str | None,
@@ -381,6 +404,7 @@ def memory_group() -> None:
 @click.option("-o", "--output", required=True, metavar="DIR", help="Folder to write the bank to.")
 @click.option("--window", type=click.IntRange(8, 8192), default=512, show_default=True,
               help="Tokens per pass of the backbone over a text.")
+@threads_option
 @model_options
 def memory_build(files: tuple, output: str, window: int, weights: str, device: str,
                  as_json: bool) -> None:
@@ -446,6 +470,7 @@ def snippet(bank_dir: str, source: str, start: int, end: int, around: int = 80) 
 @click.argument("bank_dir", metavar="DIR")
 @click.argument("query")
 @click.option("-k", "k", type=click.IntRange(1, 1000), default=5, show_default=True)
+@threads_option
 @model_options
 def memory_search(bank_dir: str, query: str, k: int, weights: str, device: str,
                   as_json: bool) -> None:
@@ -487,4 +512,7 @@ for _name, _command in COMMANDS.items():
 
 def main() -> None:
     """Console-script entry point (``memgpt-task``)."""
+    from memgpt.threads import quiet_openmp_env
+
+    quiet_openmp_env()  # before anything imports torch (memgpt/__init__ did it too)
     cli(prog_name="memgpt-task")
