@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from memgpt.cli import emit_json, model_options
+from memgpt.cli import emit_json, model_options, threads_option
 from memgpt.cli_tasks import classify_default, open_task, runtime_options
 
 log = logging.getLogger("memgpt.cli")
@@ -132,6 +132,7 @@ def print_table(result: dict) -> None:
 @click.option("-o", "--output", required=True, metavar="DIR",
               help="Report folder: results.json, results.md, predictions.jsonl, scores.png.")
 @runtime_options
+@threads_option
 @model_options
 def eval_cmd(task, data, adapter, labels, limit, batch_size, output, runtime, export_dir,
              weights, device, as_json):
@@ -187,8 +188,7 @@ def eval_cmd(task, data, adapter, labels, limit, batch_size, output, runtime, ex
 @click.option("--prompt-tokens", type=click.IntRange(8), default=128, show_default=True)
 @click.option("--new-tokens", type=click.IntRange(1), default=64, show_default=True)
 @click.option("--repeats", type=click.IntRange(1), default=3, show_default=True)
-@click.option("--threads", type=click.IntRange(1), default=None,
-              help="Threads for every backend (default: all cores).")
+@threads_option(expose_value=True)
 @click.option("--gguf", default=None, help="GGUF for llama.cpp (default: the weights cache).")
 @model_options
 def bench_cmd(output, tasks, precisions, limit, speed, prompt_tokens, new_tokens, repeats,

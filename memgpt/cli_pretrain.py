@@ -9,6 +9,8 @@ import json
 
 import click
 
+from memgpt.cli import threads_option
+
 
 @click.command("pretrain")
 @click.argument("corpus", nargs=-1, required=True)
@@ -39,6 +41,7 @@ import click
 @click.option("--eval", "eval_files", multiple=True, metavar="FILE",
               help="Held-out text: print its perplexity (with and without the bank) as JSON.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
+@threads_option
 def pretrain_cmd(corpus: tuple, output: str, vocab_size: int, tokenizer_file: str | None,
                  d_model: int, layers: int, heads: int, seq_len: int, steps: int,
                  batch_size: int, lr: float, warmup: int, no_memory: bool, memory_segments: int,

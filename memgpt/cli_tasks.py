@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from memgpt.cli import emit_json, load_model_and_tokenizer, model_options, read_text
+from memgpt.cli import emit_json, load_model_and_tokenizer, model_options, read_text, threads_option
 
 log = logging.getLogger("memgpt.cli")
 RECORD_SUFFIXES = (".jsonl", ".csv", ".tsv")
@@ -126,6 +126,7 @@ def load_for_task(task: str, adapter: str, weights: str, device: str):
 @adapter_option("translate")
 @batch_option
 @runtime_options
+@threads_option
 @model_options
 def translate_cmd(text, src, tgt, max_new_tokens, split, adapter, batch_size, runtime,
                   export_dir, weights, device, as_json):
@@ -199,6 +200,7 @@ def classify_default(labels: str) -> str:
 @adapter_option(None)
 @batch_option
 @runtime_options
+@threads_option
 @model_options
 def classify_cmd(text, labels, adapter, batch_size, runtime, export_dir, weights, device,
                  as_json):
@@ -236,6 +238,7 @@ def classify_cmd(text, labels, adapter, batch_size, runtime, export_dir, weights
                    "answer is empty (weak evidence: the context may not hold the answer).")
 @adapter_option("qa")
 @runtime_options
+@threads_option
 @model_options
 def qa_cmd(question, context, max_answer_tokens, stride, min_score, adapter, runtime, export_dir,
            weights, device, as_json):
@@ -316,6 +319,7 @@ def load_training_data(spec_or_path: str, task: str) -> list[dict]:
 @click.option("--weights", default="smollm2-135m", show_default=True, envvar="MEMGPT_WEIGHTS",
               metavar="NAME|PATH")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@threads_option
 def finetune_cmd(task, data, valid, output, adapter_kind, rank, adapt_layers, epochs, max_steps,
                  batch_size, grad_accum, lr, seed, limit, valid_limit, max_input_tokens, resume,
                  weights, device):
@@ -363,8 +367,7 @@ def finetune_cmd(task, data, valid, output, adapter_kind, rank, adapt_layers, ep
 @click.option("--memory-bank", "bank_entries", type=click.IntRange(0), default=0,
               show_default=True, metavar="N",
               help="Generation tasks: add memory-bank inputs (validated on N random entries).")
-@click.option("--threads", type=click.IntRange(1, 256), default=None,
-              help="onnxruntime threads for the validation (default: all cores).")
+@threads_option(expose_value=True)
 @model_options
 def export_cmd(task, labels, output, precision, bank_entries, threads, weights, device,
                as_json):
