@@ -230,6 +230,11 @@ def classify_cmd(text, labels, adapter, batch_size, runtime, export_dir, weights
 @click.argument("question", metavar="QUESTION|FILE")
 @click.option("--context", "context", metavar="FILE|-|TEXT", default=None,
               help="The text to answer from: a file, - for stdin, or the text itself.")
+@click.option("--memory", "memory_dir", metavar="BANK_DIR", default=None,
+              help="Answer from a knowledge base (memgpt-task memory build DOCS -o BANK_DIR): "
+                   "its best passages are retrieved (BM25) and read.")
+@click.option("--top-passages", type=click.IntRange(1, 100), default=5, show_default=True,
+              help="With --memory: passages read per question.")
 @click.option("--max-answer-tokens", type=click.IntRange(1, 512), default=30, show_default=True)
 @click.option("--stride", type=click.IntRange(0, 1024), default=64, show_default=True,
               help="Overlap in tokens between windows of a long context.")
@@ -240,8 +245,8 @@ def classify_cmd(text, labels, adapter, batch_size, runtime, export_dir, weights
 @runtime_options
 @threads_option
 @model_options
-def qa_cmd(question, context, max_answer_tokens, stride, min_score, adapter, runtime, export_dir,
-           weights, device, as_json):
+def qa_cmd(question, context, memory_dir, top_passages, max_answer_tokens, stride, min_score,
+           adapter, runtime, export_dir, weights, device, as_json):
     """Answer a question with a span of the context (extractive QA).
 
     With --context, QUESTION is the question. Without it, QUESTION is a .jsonl/.csv/.tsv file
@@ -250,12 +255,25 @@ def qa_cmd(question, context, max_answer_tokens, stride, min_score, adapter, run
     span's probability). Answers are whole words. With --min-score, a span scoring lower gives
     an empty answer (start = end = -1) and the score it had.
 
+    With --memory BANK_DIR (no --context), QUESTION is the question, or a .jsonl/.csv/.tsv file
+    with a "question" per row: the bank's --top-passages best passages are read and the best
+    span wins (its probability times the softmax of the passages' BM25 scores). Prints
+    "ANSWER<TAB>SOURCE:START-END"; with --json {"answer", "source", "start", "end", "score"},
+    where the offsets index the source file's text: open(source).read()[start:end] == answer.
+
     \b
     Examples:
       memgpt-task qa --context doc.txt "Who founded the company?"
       memgpt-task qa --context doc.txt --min-score 0.3 "When did it open?" --json
       memgpt-task qa questions.jsonl --json
+      memgpt-task qa --memory kb "When was the bridge opened?" --json
     """
+    if memory_dir is not None:
+        if context is not None:
+            raise click.UsageError("--memory and --context exclude each other")
+        return _qa_memory(question, memory_dir, top_passages, min_score, adapter, runtime,
+                          export_dir, weights, device, as_json,
+                          max_answer_tokens=max_answer_tokens, stride=stride)
     if context is None:
         if Path(question).suffix.lower() not in RECORD_SUFFIXES:
             raise click.UsageError("give --context FILE|-|TEXT, or a .jsonl/.csv/.tsv file of "
@@ -277,6 +295,59 @@ def qa_cmd(question, context, max_answer_tokens, stride, min_score, adapter, run
                        "score": span.score})
         else:
             click.echo(span.answer)
+
+
+def read_questions(arg: str) -> list[str]:
+    """The questions of a .jsonl/.csv/.tsv file (a "question" field per row), or ``arg`` itself."""
+    import csv
+    import io
+
+    from memgpt.tasks.data import DataError, _decode, _jsonl_rows
+
+    path = Path(arg)
+    suffix = path.suffix.lower()
+    if suffix not in RECORD_SUFFIXES:
+        if not arg.strip():
+            raise ValueError("the question is empty")
+        return [arg]
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {arg}")
+    text = _decode(path.read_bytes(), path)
+    if suffix == ".jsonl":
+        rows = list(_jsonl_rows(text, path))
+    else:
+        reader = csv.DictReader(io.StringIO(text, newline=""),
+                                delimiter="\t" if suffix == ".tsv" else ",")
+        rows = [(i, r) for i, r in enumerate(reader, 2)]
+    out = []
+    for line, row in rows:
+        q = row.get("question")
+        if not isinstance(q, str) or not q.strip():
+            raise DataError(f"{path}:{line}: 'question' is missing, empty or not a string")
+        out.append(q)
+    if not out:
+        raise DataError(f"{path}:1: no questions")
+    return out
+
+
+def _qa_memory(question, memory_dir, top_passages, min_score, adapter, runtime, export_dir,
+               weights, device, as_json, **reader_kw):
+    """``qa --memory``: retrieve passages, read them, answer with the source file's offsets."""
+    from memgpt.cli import load_passages, shown_path
+    from memgpt.passages import answer_question
+
+    questions = read_questions(question)
+    index = load_passages(memory_dir)  # before the model: a bad bank fails fast
+    task = open_task("qa", adapter, weights, device, runtime, export_dir)
+    for q in questions:
+        a = answer_question(task, index, q, top_passages=top_passages, min_score=min_score,
+                            **reader_kw)
+        source = shown_path(a.path) if a.answer else None
+        if as_json:
+            emit_json({"answer": a.answer, "source": source, "start": a.start, "end": a.end,
+                       "score": a.score})
+        else:
+            click.echo(f"{a.answer}\t{source}:{a.start}-{a.end}" if a.answer else "")
 
 
 def load_training_data(spec_or_path: str, task: str) -> list[dict]:
