@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from typing import Any
 import click
 
 from memgpt import __version__
+from memgpt.paths import atomic_write_text
 
 log = logging.getLogger("memgpt.cli")
 
@@ -99,6 +101,34 @@ def load_model_and_tokenizer(weights: str, device: str) -> tuple[Any, Any]:
     return load_model(weights, device=device), load_tokenizer(weights)
 
 
+# The one rule for TEXT|FILE|- arguments (README "Command line", `memgpt-task --help`).
+FILE_SUFFIXES = (".txt", ".md", ".jsonl", ".csv", ".tsv")
+
+
+def is_file_arg(arg: str) -> bool:
+    """Whether a TEXT|FILE|- argument names a file: ``-`` (stdin), anything that exists on disk,
+    or a name ending in .txt, .md, .jsonl, .csv or .tsv (which must then exist). Anything else,
+    and anything with a line break, is the text itself."""
+    if arg == "-":
+        return True
+    if "\n" in arg or "\0" in arg:
+        return False
+    return os.path.lexists(arg) or Path(arg).suffix.lower() in FILE_SUFFIXES
+
+
+def input_path(name: str) -> Path:
+    """``name`` as an input file that exists and is a regular file, checked without opening it
+    (a FIFO or a device would block the read)."""
+    path = Path(name)
+    if not path.exists():
+        raise FileNotFoundError(f"no such file: {name}")
+    if path.is_dir():
+        raise ValueError(f"{name} is a directory, not a text file")
+    if not path.is_file():
+        raise ValueError(f"{name} is not a regular file")
+    return path
+
+
 def read_text(name: str) -> str:
     """UTF-8 text of a file, or of stdin for ``-``; one-line errors for unusable input."""
     if name == "-":
@@ -106,12 +136,7 @@ def read_text(name: str) -> str:
         data = stdin.buffer.read() if hasattr(stdin, "buffer") else stdin.read().encode()
         label = "stdin"
     else:
-        path = Path(name)
-        if not path.exists():
-            raise FileNotFoundError(f"no such file: {name}")
-        if path.is_dir():
-            raise ValueError(f"{name} is a directory, not a text file")
-        data, label = path.read_bytes(), name
+        data, label = input_path(name).read_bytes(), name
     if b"\x00" in data:
         raise ValueError(f"{label} looks like a binary file (it contains NUL bytes)")
     try:
@@ -129,6 +154,27 @@ def emit_json(obj: dict) -> None:
 
 def stream_to_stdout(piece: str) -> None:
     click.echo(piece, nl=False)  # click.echo flushes, so tokens appear as they come
+
+
+class SpacedStream:
+    """Streams text to stdout as ``" ".join(text.split())`` prints it: no leading or trailing
+    whitespace, a run of whitespace as one space (held back until a word follows it)."""
+
+    def __init__(self) -> None:
+        self.started = self.gap = False
+
+    def __call__(self, piece: str) -> None:
+        out = []
+        for ch in piece:
+            if ch.isspace():
+                self.gap = self.started
+                continue
+            if self.gap:
+                out.append(" ")
+            out.append(ch)
+            self.started, self.gap = True, False
+        if out:
+            stream_to_stdout("".join(out))
 
 
 class CountingTokenizer:
@@ -171,7 +217,11 @@ def cli(verbose: int) -> None:
       memgpt-task weights fetch
       memgpt-task memory build notes/*.txt -o notes.bank
 
-    Results go to stdout, progress and logs to stderr. Errors print one line and exit 1.
+    Results go to stdout, progress and logs to stderr. Exit codes: 0 success, 1 runtime error
+    (one "error: ..." line on stderr), 2 usage error (a bad flag value).
+
+    A TEXT|FILE|- argument is a file if it exists or ends in .txt, .md, .jsonl, .csv or .tsv
+    (a missing one is an error), stdin if it is -, else the text itself.
     """
     level = logging.WARNING if not verbose else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(stream=sys.stderr, level=level, format="%(levelname)s: %(message)s",
@@ -220,6 +270,8 @@ def generate_cmd(prompt: str, max_new_tokens: int, strategy: str | None, tempera
     from memgpt.generate import generate
 
     text = read_text("-") if prompt == "-" else prompt
+    if not text.strip():
+        raise ValueError("the prompt is empty")
     sampling = {k: v for k, v in zip(SAMPLING_FLAGS, (temperature, top_k, top_p)) if v is not None}
     settings = dict(max_new_tokens=max_new_tokens, strategy=strategy or (
         "sample" if sampling else "greedy"), seed=seed, num_beams=num_beams,
@@ -245,13 +297,15 @@ def generate_cmd(prompt: str, max_new_tokens: int, strategy: str | None, tempera
 
 def read_documents(name: str) -> tuple[list[str], bool]:
     """The documents to summarize and whether they came from a JSONL file (``text`` per line)."""
+    if not is_file_arg(name):
+        if not name.strip():
+            raise ValueError("the input text is empty")
+        return [name], False
     if not name.endswith(".jsonl"):
         return [read_text(name)], False
     from memgpt.tasks.data import read_records
 
-    if not Path(name).exists():
-        raise FileNotFoundError(f"no such file: {name}")
-    return [r["text"] for r in read_records(name, task="summarize")], True
+    return [r["text"] for r in read_records(input_path(name), task="summarize")], True
 
 
 def _runtime_options(f: Callable) -> Callable:
@@ -261,7 +315,7 @@ def _runtime_options(f: Callable) -> Callable:
 
 
 @click.command("summarize")
-@click.argument("file", metavar="FILE|-")
+@click.argument("file", metavar="TEXT|FILE|-")
 @click.option("--max-new-tokens", type=click.IntRange(1, 4096), default=None,
               help="Longest summary in tokens (default: the adapter's, 48).")
 @click.option("--max-input-tokens", type=click.IntRange(16), default=None,
@@ -276,12 +330,14 @@ def _runtime_options(f: Callable) -> Callable:
 def summarize_cmd(file: str, max_new_tokens: int | None, max_input_tokens: int | None,
                   adapter: str, batch_size: int, runtime: str, export_dir: str | None,
                   weights: str, device: str, as_json: bool) -> None:
-    """Summarize a UTF-8 text file (or stdin with -): a one-line, headline-style summary.
+    """Summarize a text, a UTF-8 text file or stdin (-): a one-line, headline-style summary.
 
-    A .jsonl file is read as one document per line ({"text": ...}) and gives one summary per
-    line. The shipped summarizer is a LoRA adapter trained on BBC article -> headline pairs; it
-    reads the first 192 tokens (--max-input-tokens) and decodes greedily. --adapter DIR uses one
-    trained by finetune; --runtime onnx / --export DIR run an ONNX export (memgpt-task export).
+    The argument is a file if it exists or ends in .txt/.md/.jsonl/.csv/.tsv, else the text
+    itself (see memgpt-task --help). A .jsonl file is read as one document per line
+    ({"text": ...}) and gives one summary per line. The shipped summarizer is a LoRA adapter
+    trained on BBC article -> headline pairs; it reads the first 192 tokens (--max-input-tokens)
+    and decodes greedily. --adapter DIR uses one trained by finetune; --runtime onnx /
+    --export DIR run an ONNX export (memgpt-task export).
 
     \b
     Examples:
@@ -297,7 +353,7 @@ def summarize_cmd(file: str, max_new_tokens: int | None, max_input_tokens: int |
     for i in range(0, len(docs), batch_size):
         outs = task.generate(docs[i:i + batch_size], max_new_tokens=max_new_tokens,
                              max_input_tokens=max_input_tokens, batch_size=batch_size,
-                             on_text=stream_to_stdout if stream else None)
+                             on_text=SpacedStream() if stream else None)
         for o in outs:
             if as_json:
                 emit_json({"summary": o.text, "input_tokens": o.input_tokens,
@@ -473,7 +529,7 @@ def memory_build(files: tuple, output: str, window: int, weights: str, device: s
     bank = MemoryBank.build(model, tok, texts, window=window, context=min(64, window // 4),
                             progress=True)
     bank.save(output)
-    (Path(output) / SOURCES_FILE).write_text(json.dumps(paths, indent=2), encoding="utf-8")
+    atomic_write_text(Path(output) / SOURCES_FILE, json.dumps(paths, indent=2))
     index.save(output)
     if as_json:
         emit_json({"path": output, "entries": len(bank), "passages": len(index),
@@ -569,6 +625,8 @@ def memory_search(bank_dir: str, query: str, k: int, weights: str, device: str,
     """
     from memgpt.passages import INDEX_META
 
+    if not query.strip():
+        raise ValueError("the query is empty")
     if not (Path(bank_dir) / INDEX_META).is_file() and (Path(bank_dir) / "bank.json").is_file():
         log.warning("%s has no passages (built before passage search): searching its tokens; "
                     "rebuild it with `memgpt-task memory build` for passages", bank_dir)

@@ -20,13 +20,14 @@ CLASSIFY_OF_DATASET = {"bbc-topic": "topic", "sentiment": "sentiment", "sms-spam
 def load_eval_data(spec: str, task: str, limit: int | None) -> tuple[list[dict], list | None,
                                                                     dict]:
     """Evaluation records, training records for baselines (built-ins), and the data card."""
+    from memgpt.cli import input_path
     from memgpt.cli_tasks import load_training_data
     from memgpt.paths import sha256_file
     from memgpt.tasks.data import dataset_card, load_builtin, parse_data_spec
 
     path = Path(spec)
-    if not spec.startswith("builtin:") and not path.is_file():
-        raise FileNotFoundError(f"no such file: {spec}")
+    if not spec.startswith("builtin:"):
+        input_path(spec)  # exists, and a regular file (a FIFO would block the read)
     records = load_training_data(spec, task)[:limit]  # references are required either way
     if spec.startswith("builtin:"):
         name, split = parse_data_spec(spec)

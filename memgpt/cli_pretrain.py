@@ -62,7 +62,7 @@ def pretrain_cmd(corpus: tuple, output: str, vocab_size: int, tokenizer_file: st
     """
     import torch
 
-    from memgpt.cli import read_text
+    from memgpt.cli import input_path, read_text
     from memgpt.pretrain import PretrainConfig, perplexity, pretrain
 
     cfg = PretrainConfig(
@@ -70,6 +70,8 @@ def pretrain_cmd(corpus: tuple, output: str, vocab_size: int, tokenizer_file: st
         steps=steps, batch_size=batch_size, lr=lr, warmup=warmup, memory=not no_memory,
         memory_slots=memory_slots, memory_top_k=memory_top_k, memory_segments=memory_segments,
         save_every=save_every, seed=seed)
+    for f in corpus:
+        input_path(f)  # a missing file, a folder or a FIFO: one clear error, nothing opened
     held_out = {f: read_text(f) for f in eval_files}  # fail on a bad file before training
     model = pretrain(corpus, output, cfg, tokenizer=tokenizer_file, progress=not no_progress)
     torch.manual_seed(0)

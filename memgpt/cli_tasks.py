@@ -34,19 +34,16 @@ def batch_option(f):
 
 
 def _is_file_arg(arg: str) -> bool:
-    """Whether an argument names a file: ``-``, an existing file, or something path-shaped (no
-    spaces, and a folder separator or a text-file suffix) — which must then exist."""
-    if arg == "-":
-        return True
-    if len(arg) > 4096 or "\n" in arg:
-        return False
-    path = Path(arg)
-    if path.is_file():
-        return True
-    if not any(c.isspace() for c in arg) and ("/" in arg or path.suffix.lower() in
-                                               (".txt", ".md", ".text", ".json", *RECORD_SUFFIXES)):
-        raise FileNotFoundError(f"no such file: {arg}")
-    return False
+    """The one TEXT|FILE|- rule: :func:`memgpt.cli.is_file_arg`."""
+    from memgpt.cli import is_file_arg
+
+    return is_file_arg(arg)
+
+
+def input_path(name: str) -> Path:
+    from memgpt.cli import input_path
+
+    return input_path(name)
 
 
 def read_inputs(arg: str, task: str) -> tuple[list[dict], bool]:
@@ -54,11 +51,8 @@ def read_inputs(arg: str, task: str) -> tuple[list[dict], bool]:
     a file of many inputs (so plain output prints one line per input)."""
     from memgpt.tasks.data import read_records
 
-    path = Path(arg)
-    if arg != "-" and path.suffix.lower() in RECORD_SUFFIXES:
-        if not path.exists():
-            raise FileNotFoundError(f"no such file: {arg}")
-        return read_records(path, task=task), True
+    if arg != "-" and Path(arg).suffix.lower() in RECORD_SUFFIXES:
+        return read_records(input_path(arg), task=task), True
     if _is_file_arg(arg):
         lines = [s.strip() for s in read_text(arg).splitlines()]
         return [{"text": s} for s in lines if s], True
@@ -133,7 +127,8 @@ def translate_cmd(text, src, tgt, max_new_tokens, split, adapter, batch_size, ru
     """Translate text (English → Spanish by default), sentence by sentence.
 
     TEXT is the text to translate; a .txt file or stdin (-) holds one input a line; a
-    .jsonl/.csv/.tsv file holds a "text" field per row. A paragraph is split into sentences,
+    .jsonl/.csv/.tsv file holds a "text" field per row. The argument is a file if it exists or
+    ends in .txt/.md/.jsonl/.csv/.tsv, else the text. A paragraph is split into sentences,
     each is translated, and they are joined with the input's spacing.
     With --json: {"translation", "input_tokens", "seconds"}.
 
@@ -177,9 +172,9 @@ def translate_cmd(text, src, tgt, max_new_tokens, split, adapter, batch_size, ru
     for i, out in enumerate(texts):
         if as_json:
             n = tokens[i] if not split else len(task.tokenizer.encode(inputs[i]))
-            emit_json({"translation": out, "input_tokens": n, "seconds": seconds})
+            emit_json({"translation": out.strip(), "input_tokens": n, "seconds": seconds})
         else:
-            click.echo(out)
+            click.echo(out.strip())
 
 
 def classify_default(labels: str) -> str:
@@ -207,7 +202,8 @@ def classify_cmd(text, labels, adapter, batch_size, runtime, export_dir, weights
     """Label texts with a shipped classifier or your own (--adapter DIR from finetune).
 
     TEXT is one text; a .txt file or stdin (-) holds one text a line; a .jsonl/.csv/.tsv file
-    holds a "text" field per row. Prints "LABEL<TAB>SCORE" per input; with --json
+    holds a "text" field per row (a file: if it exists or ends in .txt/.md/.jsonl/.csv/.tsv).
+    Prints "LABEL<TAB>SCORE" per input; with --json
     {"label", "score", "scores"}.
 
     \b
@@ -274,6 +270,8 @@ def qa_cmd(question, context, memory_dir, top_passages, max_answer_tokens, strid
         return _qa_memory(question, memory_dir, top_passages, min_score, adapter, runtime,
                           export_dir, weights, device, as_json,
                           max_answer_tokens=max_answer_tokens, stride=stride)
+    if min_score != min_score:  # FloatRange lets nan through
+        raise click.BadParameter("nan is not in the range 0<=x<=1", param_hint="--min-score")
     if context is None:
         if Path(question).suffix.lower() not in RECORD_SUFFIXES:
             raise click.UsageError("give --context FILE|-|TEXT, or a .jsonl/.csv/.tsv file of "
@@ -356,7 +354,7 @@ def load_training_data(spec_or_path: str, task: str) -> list[dict]:
     if spec_or_path.startswith("builtin:"):
         name, split = parse_data_spec(spec_or_path)
         return load_builtin(name, split)
-    return read_records(spec_or_path, task=task, need_targets=True)
+    return read_records(input_path(spec_or_path), task=task, need_targets=True)
 
 
 @click.command("finetune")
@@ -407,12 +405,18 @@ def finetune_cmd(task, data, valid, output, adapter_kind, rank, adapt_layers, ep
     """
     from memgpt.tasks.recipes import run_finetune
 
+    if Path(output).exists() and not Path(output).is_dir():
+        raise ValueError(f"{output} exists and is not a folder")
     records = load_training_data(data, task)[:limit]
     valid_records = None
     if valid:
         valid_records = load_training_data(valid, task)[:valid_limit]
     model, tok = load_model_and_tokenizer(weights, device)
-    layers = tuple(int(x) for x in adapt_layers.split(",") if x.strip())
+    try:
+        layers = tuple(int(x) for x in adapt_layers.split(",") if x.strip())
+    except ValueError:
+        raise click.BadParameter(f"{adapt_layers!r} is not a comma-separated list of block "
+                                 "indices", param_hint="--adapt-layers") from None
     summary = run_finetune(model, tok, task=task, records=records, valid_records=valid_records,
                            output=output, adapter_kind=adapter_kind, rank=rank, layers=layers,
                            epochs=epochs, max_steps=max_steps, batch_size=batch_size,

@@ -153,9 +153,12 @@ def replace_dir(tmp: str | os.PathLike, dest: str | os.PathLike, *,
     A folder cannot be renamed over a non-empty one, so an existing ``dest`` is first renamed to
     ``old`` (default ``.<name>.old`` beside it), then ``tmp`` takes its place, then ``old`` is
     removed. Each rename is atomic; a crash between the two leaves the previous content in
-    ``old``. ``tmp`` is given :func:`dir_mode` first.
+    ``old``. ``tmp`` is given :func:`dir_mode` first. A ``dest`` that is a file is refused
+    (``FileExistsError``), never replaced by the folder.
     """
     tmp, dest = Path(tmp), Path(dest)
+    if dest.exists() and not dest.is_dir():
+        raise FileExistsError(f"{dest} exists and is not a folder")
     old = Path(old) if old is not None else dest.with_name(f".{dest.name}.old")
     os.chmod(tmp, dir_mode())
     shutil.rmtree(old, ignore_errors=True)
