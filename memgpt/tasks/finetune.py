@@ -29,7 +29,6 @@ import os
 import random
 import shutil
 import sys
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +41,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
+
+from memgpt.paths import atomic_dir, atomic_path
 
 logger = logging.getLogger(__name__)
 
@@ -280,34 +281,31 @@ def _trainable(model: nn.Module) -> dict[str, nn.Parameter]:
 
 
 def _save_weights(model: nn.Module, path: Path) -> None:
-    """Trainable weights to ``path`` atomically (temporary file, then os.replace)."""
-    tensors = {n: p.detach().cpu().contiguous() for n, p in _trainable(model).items()}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    os.close(fd)
-    save_file(tensors, tmp)
-    os.replace(tmp, path)
+    """Trainable weights to ``path`` atomically."""
+    _save_tensors({n: p.detach().cpu().contiguous() for n, p in _trainable(model).items()}, path)
+
+
+def _save_tensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
+    """safetensors to ``path`` via ``memgpt.paths.atomic_path``: the umask's permissions (the
+    safetensors writer alone makes files 0600), then a rename."""
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp))
 
 
 def _save_checkpoint(out: Path, model, optimizer, scheduler, state: _State, config: TrainConfig,
                      ctx: _Dist) -> None:
     rng = _gather_rng(ctx)  # collective, before the rank check
     if ctx.rank == 0:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{CHECKPOINT_DIR}-", dir=out))
-        _save_weights(model, tmp / "weights.safetensors")
-        opt_tensors, opt_meta = _flatten_optimizer(optimizer.state_dict())
-        save_file(opt_tensors, tmp / "optimizer.safetensors")
-        save_file(rng, tmp / "rng.safetensors")
-        meta = {"format": 1, "state": dataclasses.asdict(state), "config": config.to_dict(),
-                "world_size": ctx.world, "trainable": list(_trainable(model)),
-                "optimizer": opt_meta, "scheduler": scheduler.state_dict()}
-        (tmp / "state.json").write_text(json.dumps(meta, indent=1))
-        # A folder cannot be os.replace'd over a non-empty one: move the old one aside first.
-        final, old = out / CHECKPOINT_DIR, out / f"{CHECKPOINT_DIR}.old"
-        shutil.rmtree(old, ignore_errors=True)
-        if final.exists():
-            os.replace(final, old)
-        os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
+        # the old checkpoint waits in checkpoint.old during the swap (_checkpoint_dir reads it)
+        with atomic_dir(out / CHECKPOINT_DIR, old=out / f"{CHECKPOINT_DIR}.old") as tmp:
+            _save_weights(model, tmp / "weights.safetensors")
+            opt_tensors, opt_meta = _flatten_optimizer(optimizer.state_dict())
+            _save_tensors(opt_tensors, tmp / "optimizer.safetensors")
+            _save_tensors(rng, tmp / "rng.safetensors")
+            meta = {"format": 1, "state": dataclasses.asdict(state), "config": config.to_dict(),
+                    "world_size": ctx.world, "trainable": list(_trainable(model)),
+                    "optimizer": opt_meta, "scheduler": scheduler.state_dict()}
+            (tmp / "state.json").write_text(json.dumps(meta, indent=1))
     _barrier(ctx)
 
 

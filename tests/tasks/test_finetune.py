@@ -198,6 +198,24 @@ def test_checkpoint_has_no_pickle(tmp_path, monkeypatch):
         "best.safetensors", "checkpoint", "train_log.jsonl"]
 
 
+@pytest.mark.parametrize("mask", [0o022, 0o027])
+def test_checkpoint_files_follow_the_umask(tmp_path, mask):
+    """Checkpoint and best weights are written via memgpt.paths (mkstemp alone gives 0600)."""
+    old = os.umask(mask)
+    try:
+        train(make_task(), loss_fn=loss_fn, train_data=make_data(8), collate=collate,
+              config=replace(BASE, epochs=1, save_every=1), out_dir=tmp_path, progress=False)
+    finally:
+        os.umask(old)
+    ckpt = tmp_path / "checkpoint"
+    files = [*ckpt.iterdir(), tmp_path / "best.safetensors"]
+    assert len(files) == 5
+    for f in files:
+        assert f.stat().st_mode & 0o777 == 0o666 & ~mask, f
+    assert ckpt.stat().st_mode & 0o777 == 0o777 & ~mask
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporaries left
+
+
 def test_train_config_validation():
     assert TrainConfig.from_dict(BASE.to_dict()) == BASE
     for bad in (dict(epochs=0), dict(batch_size=0), dict(grad_accum=0), dict(lr=0.0),
