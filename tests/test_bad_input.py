@@ -322,6 +322,15 @@ FLAG_CASES = [
     (["generate", "--stop", "", "--max-new-tokens", "2", "hi"], 0),
     (["generate", "--memory", "{bank}", "--max-new-tokens", "2", EMOJI], 0),
     (["generate", "--chat", "--max-new-tokens", "2", MIXED, "--json"], 0),
+    # pretrain (every case fails before training starts)
+    (["pretrain", "@missing.txt", "-o", "@out/pt"], 1), (["pretrain", "@fifo", "-o", "@out/pt"], 1),
+    (["pretrain", "@adir", "-o", "@out/pt"], 1), (["pretrain", "@empty.txt", "-o", "@out/pt"], 1),
+    (["pretrain", "@binary.bin", "-o", "@out/pt"], 1),
+    (["pretrain", "@latin1.txt", "-o", "@out/pt"], 1),
+    (["pretrain", "@emoji.txt", "-o", "@out/pt", "--eval", "@fifo.txt"], 1),
+    (["pretrain", "@emoji.txt", "-o", "@out/pt", "--steps", "0"], 2),
+    (["pretrain", "@emoji.txt", "-o", "@out/pt", "--vocab-size", "10"], 2),
+    (["pretrain", "-o", "@out/pt"], 2),
     # top level
     (["no-such-command"], 2), (["--bogus"], 2), (["weights", "info", "@emptydir"], 1),
     (["weights", "info", "@fifo"], 1), (["weights", "info", "@emoji.txt"], 1),

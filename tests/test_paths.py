@@ -132,3 +132,15 @@ def test_checkpoints_and_memory_banks_follow_the_umask(tmp_path, umask_027, tiny
     assert {p.name for p in files} >= {"model.safetensors", "config.json", "tokenizer.json",
                                        "bank.safetensors", "bank.json"}
     assert {p.name: _mode(p) for p in files} == {p.name: 0o640 for p in files}
+
+
+def test_a_folder_never_replaces_a_file(tmp_path):
+    from memgpt.paths import atomic_dir
+
+    dest = tmp_path / "out"
+    dest.write_text("keep me")
+    with pytest.raises(FileExistsError, match="not a folder"):
+        with atomic_dir(dest) as tmp:
+            (tmp / "a").write_text("x")
+    assert dest.read_text() == "keep me"
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # the temporary folder is gone
