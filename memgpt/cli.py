@@ -56,6 +56,23 @@ class TaskGroup(click.Group):
 # ----------------------------------------------------------------------------- shared helpers
 
 
+class TaskChoice(click.Choice):
+    """``--task``: the tasks of ``memgpt.tasks.registry.TASK_DEFS``, read when the option is."""
+
+    def __init__(self) -> None:
+        super().__init__(())
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        from memgpt.tasks.registry import task_names
+
+        return task_names()
+
+    @choices.setter
+    def choices(self, value) -> None:  # click.Choice.__init__ assigns; the registry decides
+        pass
+
+
 def model_options(f: Callable) -> Callable:
     """``--weights``, ``--device`` and ``--json``, shared by every command that runs the model."""
     f = click.option("--json", "as_json", is_flag=True,

@@ -9,12 +9,11 @@ from typing import Any
 
 import click
 
-from memgpt.cli import emit_json, model_options, threads_option
+from memgpt.cli import TaskChoice, emit_json, model_options, threads_option
 from memgpt.cli_tasks import classify_default, open_task, runtime_options
+from memgpt.tasks.registry import task_def, task_names
 
 log = logging.getLogger("memgpt.cli")
-TASKS = ("summarize", "translate", "classify", "qa")
-CLASSIFY_OF_DATASET = {"bbc-topic": "topic", "sentiment": "sentiment", "sms-spam": "spam"}
 
 
 def load_eval_data(spec: str, task: str, limit: int | None) -> tuple[list[dict], list | None,
@@ -31,7 +30,7 @@ def load_eval_data(spec: str, task: str, limit: int | None) -> tuple[list[dict],
     records = load_training_data(spec, task)[:limit]  # references are required either way
     if spec.startswith("builtin:"):
         name, split = parse_data_spec(spec)
-        train = load_builtin(name, "train") if task in ("translate", "classify") else None
+        train = load_builtin(name, "train") if task_def(task).baseline_train else None
         card = {**dataset_card(name), "name": spec, "evaluated_split": split, "n": len(records)}
         return records, train, card
     card = {"name": path.name, "path": str(path), "sha256": sha256_file(path),
@@ -119,7 +118,7 @@ def print_table(result: dict) -> None:
 
 
 @click.command("eval")
-@click.option("--task", type=click.Choice(TASKS), required=True)
+@click.option("--task", type=TaskChoice(), required=True)
 @click.option("--data", required=True, metavar="FILE|builtin:NAME:SPLIT",
               help="JSONL/CSV/TSV with the task's fields + reference (summary, translation, "
                    "label, answers), or a built-in split such as builtin:tatoeba-en-es:test.")
@@ -147,17 +146,15 @@ def eval_cmd(task, data, adapter, labels, limit, batch_size, output, runtime, ex
     """
     from memgpt.eval import report
     from memgpt.eval.runner import evaluate
-    from memgpt.tasks.registry import DEFAULTS
 
     records, train, card = load_eval_data(data, task, limit)
     if not records:
         raise ValueError(f"{data}: no records to evaluate")
     if adapter is None:
-        if task == "classify":
-            name = data.split(":")[1] if data.startswith("builtin:") else ""
-            adapter = classify_default(CLASSIFY_OF_DATASET.get(name, labels))
-        else:
-            adapter = DEFAULTS[task]
+        d = task_def(task)
+        name = data.split(":")[1] if data.startswith("builtin:") else ""
+        adapter = d.datasets.get(name) or (
+            classify_default(labels, task) if d.label_sets else d.default)
     runner = open_task(task, adapter, weights, device, runtime, export_dir)
     result = evaluate(runner, task, records, train=train, batch_size=batch_size)
     model_id, ident = model_identity(runner, adapter)
@@ -177,7 +174,7 @@ def eval_cmd(task, data, adapter, labels, limit, batch_size, output, runtime, ex
 
 @click.command("bench")
 @click.option("-o", "--output", required=True, metavar="DIR")
-@click.option("--tasks", default="summarize,translate,classify,qa", show_default=True,
+@click.option("--tasks", default=",".join(task_names()), show_default=True,
               help="Comma-separated tasks.")
 @click.option("--precisions", default="fp32,int8,int8w,int4", show_default=True,
               help="ONNX precisions to run (exported into the cache when missing).")
@@ -207,7 +204,7 @@ def bench_cmd(output, tasks, precisions, limit, speed, prompt_tokens, new_tokens
     from memgpt.eval.bench import run_bench
 
     wanted = [t.strip() for t in tasks.split(",") if t.strip()]
-    bad = [t for t in wanted if t not in TASKS]
+    bad = [t for t in wanted if t not in task_names()]
     if bad:
         raise click.BadParameter(f"unknown task {bad[0]!r}", param_hint="--tasks")
     precs = [p.strip() for p in precisions.split(",") if p.strip()]

@@ -16,7 +16,14 @@ from typing import Any
 
 import click
 
-from memgpt.cli import emit_json, load_model_and_tokenizer, model_options, read_text, threads_option
+from memgpt.cli import (
+    TaskChoice,
+    emit_json,
+    load_model_and_tokenizer,
+    model_options,
+    read_text,
+    threads_option,
+)
 
 log = logging.getLogger("memgpt.cli")
 RECORD_SUFFIXES = (".jsonl", ".csv", ".tsv")
@@ -177,15 +184,15 @@ def translate_cmd(text, src, tgt, max_new_tokens, split, adapter, batch_size, ru
             click.echo(out.strip())
 
 
-def classify_default(labels: str) -> str:
-    from memgpt.tasks.registry import DEFAULTS
+def classify_default(labels: str, task: str = "classify") -> str:
+    """The shipped folder of ``task``'s label set ``labels`` (``TaskDef.label_sets``)."""
+    from memgpt.tasks.registry import task_def
 
-    key = f"classify:{labels}"
-    if key not in DEFAULTS:
-        names = sorted(k.split(":")[1] for k in DEFAULTS if k.startswith("classify:"))
-        raise click.BadParameter(f"unknown label set {labels!r}; shipped: {', '.join(names)}",
-                                 param_hint="--labels")
-    return DEFAULTS[key]
+    sets = task_def(task).label_sets
+    if labels not in sets:
+        raise click.BadParameter(f"unknown label set {labels!r}; shipped: "
+                                 f"{', '.join(sorted(sets))}", param_hint="--labels")
+    return sets[labels]
 
 
 @click.command("classify")
@@ -358,8 +365,7 @@ def load_training_data(spec_or_path: str, task: str) -> list[dict]:
 
 
 @click.command("finetune")
-@click.option("--task", type=click.Choice(["summarize", "translate", "classify", "qa"]),
-              required=True)
+@click.option("--task", type=TaskChoice(), required=True)
 @click.option("--data", required=True, metavar="FILE|builtin:NAME:SPLIT",
               help="Training records (.jsonl/.csv/.tsv with the task's fields + reference).")
 @click.option("--valid", default=None, metavar="FILE|builtin:NAME:SPLIT",
@@ -462,15 +468,15 @@ def export_cmd(task, labels, output, precision, bank_entries, threads, weights, 
     """
     from memgpt.export.cache import export_dir
     from memgpt.export.exporter import export_task
-    from memgpt.tasks.registry import DEFAULTS
+    from memgpt.tasks.registry import shipped_defaults
 
     name = task
     if task == "classify":
         name = classify_default(labels or "sentiment")
     elif labels:
         raise click.UsageError("--labels goes with --task classify")
-    elif task in DEFAULTS:
-        name = DEFAULTS[task]
+    else:
+        name = shipped_defaults().get(task, task)
     out = Path(output) if output else export_dir(name, precision)
     model, tok = load_model_and_tokenizer(weights, "cpu")
     report = export_task(name, out, weights=weights, precision=precision, device=device,

@@ -18,12 +18,16 @@ from typing import Any
 import click
 
 from memgpt.eval import report
-from memgpt.eval.runner import MAIN, evaluate
+from memgpt.eval.runner import evaluate
+from memgpt.tasks.registry import task_def
 
 log = logging.getLogger(__name__)
-BENCH_DATA = {"summarize": ("bbc-headline", "summarize"),
-              "translate": ("tatoeba-en-es", "translate-en-es"),
-              "classify": ("bbc-topic", "classify-topic"), "qa": ("wiki-qa", "qa")}
+
+
+def bench_data(task: str) -> tuple[str, str]:
+    """The built-in dataset ``bench`` scores ``task`` on and the shipped folder it runs."""
+    d = task_def(task)
+    return d.bench, d.datasets[d.bench]
 
 
 def _export(folder: str, precision: str, backbone, tok, threads) -> Path:
@@ -48,7 +52,7 @@ def run_bench(out: Path, *, tasks: list[str], precisions: list[str], limit: int,
     """Run the benchmark and write the report to ``out``.
 
     ``suites`` (tests, custom runs): task -> (task folder, records, training records or None,
-    data card); default: the shipped folders on the built-in test splits (``BENCH_DATA``).
+    data card); default: the shipped folders on the built-in test splits (``bench_data``).
     """
     import torch
 
@@ -76,7 +80,8 @@ def run_bench(out: Path, *, tasks: list[str], precisions: list[str], limit: int,
         for p in precisions:
             systems[f"onnx {p}"] = ExportedTask(exports[(task, p)], threads=threads)
         entry: dict[str, Any] = {"data": card,
-                                 "main_metric": MAIN[task], "systems": {}, "baselines": {}}
+                                 "main_metric": task_def(task).main_metric, "systems": {},
+                                 "baselines": {}}
         for name, runner in systems.items():
             r = evaluate(runner, task, records, train=train, with_baselines=not entry["baselines"])
             if not entry["baselines"]:
@@ -86,7 +91,7 @@ def run_bench(out: Path, *, tasks: list[str], precisions: list[str], limit: int,
                                       "signature": r["model"]["signature"],
                                       "timing": r["timing"]}
             rows += [{"task": task, "system": name, **row} for row in r["rows"]]
-        main = MAIN[task]
+        main = entry["main_metric"]
         ref = entry["systems"]["torch fp32"]["values"][main]
         for s in entry["systems"].values():
             s["delta_vs_torch_fp32"] = round(s["values"][main] - ref, 4)
@@ -95,7 +100,7 @@ def run_bench(out: Path, *, tasks: list[str], precisions: list[str], limit: int,
         results["tasks"][task] = entry
         _print_task(task, entry)
     if speed:
-        classify_folder = (suites.get("classify") or (BENCH_DATA["classify"][1],))[0]
+        classify_folder = (suites.get("classify") or (bench_data("classify")[1],))[0]
         results["speed"] = _speed(backbone, tok, exports, precisions, prompt_tokens, new_tokens,
                                   repeats, threads, gguf, classify_folder)
     results["libraries"] = report.library_versions()
@@ -124,9 +129,9 @@ def builtin_suite(task: str, limit: int) -> tuple[str, list[dict], list[dict] | 
     """The shipped folder of ``task`` and the first ``limit`` items of its built-in test split."""
     from memgpt.tasks.data import dataset_card, load_builtin
 
-    dataset, folder = BENCH_DATA[task]
+    dataset, folder = bench_data(task)
     records = load_builtin(dataset, "test", limit=limit)
-    train = load_builtin(dataset, "train") if task in ("translate", "classify") else None
+    train = load_builtin(dataset, "train") if task_def(task).baseline_train else None
     card = {**dataset_card(dataset), "name": f"builtin:{dataset}:test", "evaluated_split": "test",
             "n": len(records)}
     return folder, records, train, card

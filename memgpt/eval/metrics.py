@@ -266,10 +266,8 @@ def bootstrap_ci(metric_fn: Callable[..., MetricResult], *, predictions: Sequenc
     return float(low), float(high)
 
 
-# ---------------------------------------------------------------------------- registries
+# ---------------------------------------------------------------------------- registry
+# By name; a task's metrics are its ``memgpt.tasks.registry.TaskDef.metrics``.
 METRICS: dict[str, Callable[..., MetricResult]] = {
     "bleu": bleu, "chrf": chrf, "rouge": rouge, "accuracy": accuracy, "squad": squad,
-}
-TASK_METRICS: dict[str, str] = {
-    "summarize": "rouge", "translate": "bleu", "classify": "accuracy", "qa": "squad",
 }

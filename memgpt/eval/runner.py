@@ -26,16 +26,15 @@ from typing import Any
 from tqdm import tqdm
 
 from memgpt.eval import baselines, metrics
+from memgpt.tasks.registry import task_def
 
-TARGET = {"summarize": "summary", "translate": "translation", "classify": "label", "qa": "answers"}
 log = logging.getLogger(__name__)
-MAIN = {"summarize": "rougeL", "translate": "bleu", "classify": "accuracy", "qa": "f1"}
 BOOTSTRAP = 1000
 
 
 def references(task: str, records: Sequence[dict]) -> list[Any]:
     """The reference(s) of each record (strings; translate/qa: lists of strings)."""
-    key = TARGET[task]
+    key = task_def(task).target
     missing = [i + 1 for i, r in enumerate(records) if r.get(key) in (None, "", [])]
     if missing:
         raise ValueError(f"record {missing[0]}: no {key!r} reference to score against "
@@ -88,32 +87,24 @@ def _predict_chunk(runner, task: str, chunk: Sequence[dict], out: list[str]) -> 
 
 def score(task: str, predictions: Sequence[str], refs: Sequence[Any], *,
           ci: bool = True) -> dict[str, Any]:
-    """Metric values (0-100), signatures and a bootstrap interval of the main metric."""
-    if task == "summarize":
-        r = metrics.rouge(predictions=predictions, references=refs)
-        out = {"values": dict(r.details), "signature": {"rouge": r.signature}}
-        fn = metrics.rouge
-    elif task == "translate":
-        b = metrics.bleu(predictions=predictions, references=refs)
-        c = metrics.chrf(predictions=predictions, references=refs)
-        out = {"values": {"bleu": b.score, "chrf": c.score},
-               "signature": {"bleu": b.signature, "chrf": c.signature}}
-        fn = metrics.bleu
-    elif task == "classify":
-        a = metrics.accuracy(predictions=predictions, references=refs)
-        out = {"values": {"accuracy": a.score, "macro_f1": a.details["macro_f1"]},
-               "signature": {"accuracy": a.signature}}
-        fn = metrics.accuracy
-    else:
-        s = metrics.squad(predictions=predictions, references=refs)
-        out = {"values": {"f1": s.score, "em": s.details["em"]},
-               "signature": {"squad": s.signature}}
-        fn = metrics.squad
+    """Metric values (0-100), signatures and a bootstrap interval of the main metric.
+
+    The task's ``TaskDef.metrics`` are computed; each of its ``values`` is a metric's ``score``
+    (named as the metric) or a key of a metric's ``details``.
+    """
+    d = task_def(task)
+    results = [metrics.METRICS[m](predictions=predictions, references=refs) for m in d.metrics]
+    values = {}
+    for name in d.values:
+        r = next(r for r in results if r.name == name or name in r.details)
+        values[name] = r.score if r.name == name else r.details[name]
+    out: dict[str, Any] = {"values": values, "signature": {r.name: r.signature for r in results}}
+    fn = metrics.METRICS[d.metrics[0]]
     out["values"] = {k: round(float(v), 4) for k, v in out["values"].items()}
     if ci:
         lo, hi = metrics.bootstrap_ci(fn, predictions=predictions, references=refs,
                                       n=BOOTSTRAP, seed=0)
-        out["ci95"] = {MAIN[task]: [round(float(lo), 4), round(float(hi), 4)],
+        out["ci95"] = {d.main_metric: [round(float(lo), 4), round(float(hi), 4)],
                        "method": f"percentile bootstrap, n={BOOTSTRAP}, seed=0"}
     return out
 
@@ -168,12 +159,12 @@ def evaluate(runner, task: str, records: Sequence[dict], *, train: Sequence[dict
         raise ValueError("no records to evaluate")
     refs = references(task, records)
     preds, seconds = predict(runner, task, records, batch_size=batch_size, progress=progress)
-    result: dict[str, Any] = {"task": task, "n": len(records), "main_metric": MAIN[task],
+    main = task_def(task).main_metric
+    result: dict[str, Any] = {"task": task, "n": len(records), "main_metric": main,
                               "model": score(task, preds, refs), "baselines": {}}
     base = baseline_predictions(task, records, train) if with_baselines else {}
     for name, bpreds in base.items():
         result["baselines"][name] = score(task, bpreds, refs, ci=False)
-    main = MAIN[task]
     result["model_minus_baseline"] = {
         name: round(result["model"]["values"][main] - b["values"][main], 4)
         for name, b in result["baselines"].items()}

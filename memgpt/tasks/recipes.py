@@ -40,6 +40,7 @@ from memgpt.tasks.heads import (
     span_loss,
 )
 from memgpt.tasks.pipelines import pad_right
+from memgpt.tasks.registry import task_def
 from memgpt.tasks.text import (  # noqa: F401  (language_fields is re-exported)
     classify_ids,
     fit_text,
@@ -50,44 +51,44 @@ from memgpt.tasks.text import (  # noqa: F401  (language_fields is re-exported)
 
 log = logging.getLogger(__name__)
 
-SUMMARY_INSTRUCTION = "Summarize the following text in two or three sentences."
-TRANSLATE_TEMPLATE = ("Translate this {src} text into {tgt}. Reply with the translation only."
-                      "\n\n{text}")
-QA_TEMPLATE = "Question: {question}\nContext:\n"
 
 
 def default_spec(task: str, *, d_model: int, labels: Sequence[str] = (), adapter=None,
                  src: str = "en", tgt: str = "es") -> TaskSpec:
-    """The project's prompt and settings for ``task`` (zero-shot when no weights are added)."""
+    """The project's prompt and settings for ``task`` (zero-shot when no weights are added).
+
+    Zero-shot prompts and head kinds are the task's ``TaskDef``'s; a trained adapter gets a
+    short plain prompt of its own.
+    """
+    d = task_def(task)
     if task == "summarize" and adapter is not None:
         # A trained summarizer (bbc-headline: article -> one-line summary) needs no instruction;
         # the lead of an article carries its gist, so the input is its first 192 tokens.
-        return TaskSpec("summarize", HeadSpec("lm", d_model), adapter,
+        return TaskSpec("summarize", HeadSpec(d.head, d_model), adapter,
                         template="Article: {text}\nSummary:", chat=False, max_input_tokens=192,
                         generation={"max_new_tokens": 48, "stop_strings": ["\n"],
                                     "no_repeat_ngram_size": 3})
     if task == "summarize":
-        return TaskSpec("summarize", HeadSpec("lm", d_model), adapter,
-                        template=SUMMARY_INSTRUCTION + "\n\n{text}", chat=True,
-                        max_input_tokens=1536,
+        return TaskSpec("summarize", HeadSpec(d.head, d_model), adapter,
+                        template=d.prompt, chat=True, max_input_tokens=1536,
                         generation={"max_new_tokens": 128, "repetition_penalty": 1.1,
                                     "no_repeat_ngram_size": 4})
     if task == "translate" and adapter is not None:
         # A trained adapter needs no instruction: a short plain prompt trains and runs faster.
-        return TaskSpec("translate", HeadSpec("lm", d_model), adapter,
+        return TaskSpec("translate", HeadSpec(d.head, d_model), adapter,
                         template="{src}: {text}\n{tgt}:", chat=False, max_input_tokens=256,
                         generation={"max_new_tokens": 96, "stop_strings": ["\n"]},
                         info={"src": src, "tgt": tgt})
     if task == "translate":
-        return TaskSpec("translate", HeadSpec("lm", d_model), adapter,
-                        template=TRANSLATE_TEMPLATE, chat=True, max_input_tokens=256,
+        return TaskSpec("translate", HeadSpec(d.head, d_model), adapter,
+                        template=d.prompt, chat=True, max_input_tokens=256,
                         generation={"max_new_tokens": 96, "repetition_penalty": 1.0},
                         info={"src": src, "tgt": tgt})
     if task == "classify":
-        return TaskSpec("classify", HeadSpec("classify", d_model, tuple(labels), pooling="mean"),
-                        adapter, template="{text}", max_input_tokens=256)
+        return TaskSpec("classify", HeadSpec(d.head, d_model, tuple(labels), pooling="mean"),
+                        adapter, template=d.prompt, max_input_tokens=256)
     if task == "qa":
-        return TaskSpec("qa", HeadSpec("span", d_model), adapter, template=QA_TEMPLATE,
+        return TaskSpec("qa", HeadSpec(d.head, d_model), adapter, template=d.prompt,
                         max_input_tokens=384)
     raise ValueError(f"unknown task {task!r}")
 

@@ -10,7 +10,6 @@ import torch
 
 from memgpt.tasks.adapters import AdapterSpec, adapter_parameters, add_adapters
 from memgpt.tasks.artifacts import (
-    DEFAULTS,
     TaskSpec,
     load_task,
     read_spec,
@@ -19,6 +18,7 @@ from memgpt.tasks.artifacts import (
 )
 from memgpt.tasks.heads import HeadSpec, TaskModel, build_head
 from memgpt.tasks.recipes import default_spec
+from memgpt.tasks.registry import shipped_defaults
 
 
 def _trained(tiny_model, spec: TaskSpec) -> TaskModel:
@@ -152,7 +152,7 @@ def test_task_spec_checks_head_kind():
 
 
 def test_every_shipped_default_resolves_and_parses():
-    for name in set(DEFAULTS.values()):
+    for name in set(shipped_defaults().values()):
         folder = resolve_task(name)
         _, spec = read_spec(folder)
         assert spec.task in name or name.startswith(spec.task)

@@ -13,6 +13,7 @@ import pytest
 
 from memgpt.tasks import data as D
 from memgpt.tasks.data import DataError, read_records
+from memgpt.tasks.registry import TASK_DEFS
 
 
 def write(tmp_path, name, text, encoding="utf-8"):
@@ -259,7 +260,7 @@ def test_fetch_folder_member_and_member_sha(tmp_path, cache):
 def test_registry_in_sync_and_cards_json_able():
     assert set(D.DATASETS) == set(D._PARSERS)
     for name, card in D.DATASETS.items():
-        assert card.name == name and card.task in D.TASKS and card.licence
+        assert card.name == name and card.task in TASK_DEFS and card.licence
         assert len(card.archive_sha256) == 64 and len(card.member_sha256) == 64
         json.dumps(D.dataset_card(name))
 
