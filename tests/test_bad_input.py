@@ -144,20 +144,25 @@ def resolve(arg: str, d: Path, paths: dict) -> str:
 
 class FifoWatchdog:
     """Unblocks a command that opened a FIFO (by opening its write end and closing it) after
-    ``seconds``, so a regression fails the test instead of hanging the suite."""
+    ``seconds``, so a regression fails the test instead of hanging the suite.
+
+    ``fired`` is set only when a FIFO really was open for reading: a non-blocking write-open
+    of a FIFO succeeds only then (else ENXIO), so a command that is merely slow (a long input
+    on a loaded machine) is not mistaken for one that opened the FIFO.
+    """
 
     def __init__(self, fifos: list[Path], seconds: float = 10.0):
         self.fifos, self.fired, self._stop = fifos, False, threading.Event()
         self._thread = threading.Thread(target=self._run, args=(seconds,), daemon=True)
 
     def _run(self, seconds: float) -> None:
-        if self._stop.wait(seconds):
+        if not self.fifos or self._stop.wait(seconds):
             return
-        self.fired = True
         while not self._stop.is_set():
             for f in self.fifos:
                 try:
                     os.close(os.open(f, os.O_WRONLY | os.O_NONBLOCK))
+                    self.fired = True
                 except OSError:
                     pass
             self._stop.wait(0.1)
