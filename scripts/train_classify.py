@@ -15,6 +15,7 @@ import argparse
 import json
 import subprocess
 import time
+from dataclasses import replace
 
 import torch
 
@@ -47,8 +48,6 @@ def main() -> None:
     valid = load_builtin(args.dataset, "valid", limit=args.valid)
     labels = sorted({r["label"] for r in train})
     spec = default_spec("classify", d_model=model.config.d_model, labels=labels)
-    from dataclasses import replace
-
     spec = replace(spec, max_input_tokens=args.max_input_tokens)
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                          warmup_steps=20, patience=1, seed=0, save_every=50, log_every=10)
