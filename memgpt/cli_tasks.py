@@ -434,8 +434,9 @@ def finetune_cmd(task, data, valid, output, adapter_kind, rank, adapt_layers, ep
 
 @click.command("export")
 @click.option("--task", "task", required=True, metavar="TASK|NAME|DIR",
-              help="summarize, translate, classify, qa; a shipped folder name such as "
-                   "classify-topic; or a task folder written by finetune.")
+              help="summarize, translate, classify, qa; chat (the plain backbone, for "
+                   "memgpt-task chat); a shipped folder name such as classify-topic; or a task "
+                   "folder written by finetune.")
 @click.option("--labels", default=None,
               help="With --task classify: the shipped label set (sentiment, topic, spam).")
 @click.option("-o", "--output", default=None, metavar="DIR",
@@ -465,6 +466,7 @@ def export_cmd(task, labels, output, precision, bank_entries, threads, weights, 
       memgpt-task export --task translate --precision int8 -o out/mt-int8
       memgpt-task export --task classify --labels topic -o out/topic
       memgpt-task translate --export out/mt-int8 "Good morning"
+      memgpt-task export --task chat --precision int8w
     """
     from memgpt.export.cache import export_dir
     from memgpt.export.exporter import export_task

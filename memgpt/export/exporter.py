@@ -35,7 +35,7 @@ from memgpt.eval.report import write_json
 from memgpt.export import specs
 from memgpt.model import MemGPT, MemoryState
 from memgpt.paths import make_temp_dir, replace_dir, sha256_file
-from memgpt.tasks.registry import TASK_DEFS, task_folder_hash
+from memgpt.tasks.registry import CHAT_TASK, TASK_DEFS, task_folder_hash
 
 log = logging.getLogger(__name__)
 
@@ -200,14 +200,19 @@ def export_task(task: str, out_dir: str | os.PathLike, *, weights: str = "smollm
         raise ValueError(f"precision must be one of {specs.PRECISIONS}, got {precision!r}")
     if precision == "fp16" and device != "cuda":
         raise ValueError("fp16 exports are for the CUDA provider: add --device cuda")
-    folder = resolve_task(task)
+    chat = str(task) == CHAT_TASK
+    folder = None if chat else resolve_task(task)
     if backbone is None:
         backbone, tokenizer = load_model(weights), load_tokenizer(weights)
     backbone = copy.deepcopy(backbone).float().eval()
     remove_adapters(backbone)  # the plain backbone's hash: the one task.json records
     source_hash = backbone_hash(backbone)
-    spec, task_model = load_task(folder, backbone)
-    kind = TASK_DEFS[spec.task].graph
+    if chat:  # the plain instruct backbone: a decoder for `memgpt-task chat`
+        spec, task_model = chat_spec(backbone)
+        kind = "decoder"
+    else:
+        spec, task_model = load_task(folder, backbone)
+        kind = TASK_DEFS[spec.task].graph
     bank = kind == "decoder" and bank_entries > 0
     if bank_entries > 0 and not backbone.config.memory.layers:
         raise ValueError("this backbone has no memory layers: a bank cannot be exported")
@@ -229,7 +234,8 @@ def export_task(task: str, out_dir: str | os.PathLike, *, weights: str = "smollm
         export_s = time.perf_counter() - t0
         tokenizer.save(tmp / specs.TOKENIZER_FILE)
         settings = {
-            "format": specs.FORMAT, "version": specs.FORMAT_VERSION, "task": spec.task,
+            "format": specs.FORMAT, "version": specs.FORMAT_VERSION,
+            "task": CHAT_TASK if chat else spec.task,
             "graph": gspec.to_dict(), "opset": specs.OPSET, "precision": precision,
             "template": spec.template, "chat": spec.chat,
             # For other languages: the model input is before + template.format(...) + after.
@@ -243,7 +249,8 @@ def export_task(task: str, out_dir: str | os.PathLike, *, weights: str = "smollm
                       "memory_layers": list(cfg.memory.layers), "top_k": cfg.memory.top_k},
             "tokens": {"bos_id": tokenizer.bos_id, "eos_id": tokenizer.eos_id,
                        "pad_id": tokenizer.pad_id, "im_end_id": tokenizer.im_end_id},
-            "source": {"task_folder": str(folder), "task_hash": task_folder_hash(folder),
+            "source": {"task_folder": CHAT_TASK if chat else str(folder),
+                       "task_hash": source_hash if chat else task_folder_hash(folder),
                        "exporter_revision": specs.EXPORTER_REVISION,
                        "backbone_hash": source_hash, "weights": str(weights)},
         }
@@ -265,6 +272,18 @@ def export_task(task: str, out_dir: str | os.PathLike, *, weights: str = "smollm
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def chat_spec(backbone: MemGPT) -> tuple[Any, Any]:
+    """The spec and model of a ``chat`` export: the backbone as it is (no adapter, no head),
+    validated on chat-wrapped sample texts."""
+    from memgpt.tasks.artifacts import TaskSpec
+    from memgpt.tasks.heads import HeadSpec, TaskModel
+
+    head = HeadSpec("lm", backbone.config.d_model)
+    spec = TaskSpec("summarize", head, template="{text}", chat=True,
+                    info={"note": "the plain backbone, for memgpt-task chat"})
+    return spec, TaskModel(backbone, head, None).eval()
 
 
 def _inner(part: nn.Module) -> nn.Module:

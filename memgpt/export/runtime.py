@@ -30,7 +30,7 @@ from memgpt.decoding import GenerationConfig, cut_at_stop, decode
 from memgpt.export import specs
 from memgpt.export.protoscan import ProtoError, external_locations
 from memgpt.paths import sha256_file
-from memgpt.tasks.registry import TASK_DEFS
+from memgpt.tasks.registry import CHAT_TASK, TASK_DEFS
 from memgpt.tasks.text import (
     Generated,
     Label,
@@ -116,7 +116,7 @@ def check_folder(folder: str | os.PathLike, *, verify: bool = True) -> tuple[dic
     if settings.get("format") != specs.FORMAT or settings.get("version") != specs.FORMAT_VERSION:
         raise ExportFolderError(f"{folder}: unsupported export format "
                                 f"{settings.get('format')!r} v{settings.get('version')!r}")
-    if settings.get("task") not in TASK_DEFS:
+    if settings.get("task") not in TASK_DEFS and settings.get("task") != CHAT_TASK:
         raise ExportFolderError(f"{folder}: unknown task {settings.get('task')!r}")
     data = (folder / specs.GRAPH_FILE).read_bytes()
     try:

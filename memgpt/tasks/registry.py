@@ -90,6 +90,11 @@ TASK_DEFS: dict[str, TaskDef] = {d.name: d for d in (
 )}
 
 
+# Not a task of the registry: `memgpt-task export --task chat` exports the plain backbone as a
+# decoder for `memgpt-task chat` (no adapter, no head, no datasets); its settings name it so.
+CHAT_TASK = "chat"
+
+
 def task_def(task: str) -> TaskDef:
     """The :class:`TaskDef` of ``task``; a one-line error naming the tasks otherwise."""
     try:
