@@ -20,7 +20,7 @@ from typing import Any
 import click
 
 from memgpt import __version__
-from memgpt.paths import atomic_write_text
+from memgpt.paths import atomic_write_text, decode_text
 
 log = logging.getLogger("memgpt.cli")
 
@@ -154,12 +154,7 @@ def read_text(name: str) -> str:
         label = "stdin"
     else:
         data, label = input_path(name).read_bytes(), name
-    if b"\x00" in data:
-        raise ValueError(f"{label} looks like a binary file (it contains NUL bytes)")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{label} is not UTF-8 text (invalid byte at offset {e.start})") from None
+    text = decode_text(data, label)
     if not text.strip():
         raise ValueError(f"{label} is empty")
     return text
@@ -231,6 +226,7 @@ def cli(verbose: int) -> None:
       memgpt-task qa --context doc.txt "Who founded the company?"
       memgpt-task finetune --task classify --data my.csv -o my-adapter/
       memgpt-task generate "Write a haiku about the sea" --max-new-tokens 40 --chat
+      memgpt-task chat --memory notes/
       memgpt-task weights fetch
       memgpt-task memory build notes/*.txt -o notes.bank
 
@@ -250,22 +246,51 @@ def cli(verbose: int) -> None:
 SAMPLING_FLAGS = ("temperature", "top_k", "top_p")
 
 
+def sampling_options(repetition_penalty: float = 1.0) -> Callable[[Callable], Callable]:
+    """``--strategy``, ``--temperature``, ``--top-k``, ``--top-p``, ``--seed``, ``--num-beams``,
+    ``--repetition-penalty`` and ``--stop``, shared by ``generate`` and ``chat``; the command
+    turns them into a ``GenerationConfig`` with :func:`generation_settings`."""
+
+    def add(f: Callable) -> Callable:
+        for option in reversed((
+            click.option("--strategy", type=click.Choice(["greedy", "sample", "beam"]),
+                         default=None, help="Decoding strategy [default: greedy, or sample "
+                                            "when a sampling flag is set]."),
+            click.option("--temperature", type=click.FloatRange(0, min_open=True), default=None,
+                         help="Sampling temperature (> 0) [default: 1.0]."),
+            click.option("--top-k", type=click.IntRange(0), default=None,
+                         help="Keep the k most likely tokens (0: off) [default: 0]."),
+            click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), default=None,
+                         help="Nucleus sampling mass in (0, 1] [default: 1.0]."),
+            click.option("--seed", type=int, default=0, show_default=True,
+                         help="Sampling seed."),
+            click.option("--num-beams", type=click.IntRange(1, 64), default=4,
+                         show_default=True),
+            click.option("--repetition-penalty", type=click.FloatRange(0, min_open=True),
+                         default=repetition_penalty, show_default=True),
+            click.option("--stop", multiple=True,
+                         help="Stop when this text appears (repeatable)."),
+        )):
+            f = option(f)
+        return f
+
+    return add
+
+
+def generation_settings(max_new_tokens: int, strategy: str | None, temperature, top_k, top_p,
+                        seed: int, num_beams: int, repetition_penalty: float,
+                        stop: tuple) -> dict:
+    """``GenerationConfig`` keyword arguments from the :func:`sampling_options` values."""
+    sampling = {k: v for k, v in zip(SAMPLING_FLAGS, (temperature, top_k, top_p)) if v is not None}
+    return dict(max_new_tokens=max_new_tokens, strategy=strategy or (
+        "sample" if sampling else "greedy"), seed=seed, num_beams=num_beams,
+        repetition_penalty=repetition_penalty, stop_strings=stop, **sampling)
+
+
 @click.command("generate")
 @click.argument("prompt")
 @click.option("--max-new-tokens", type=click.IntRange(1, 4096), default=64, show_default=True)
-@click.option("--strategy", type=click.Choice(["greedy", "sample", "beam"]), default=None,
-              help="Decoding strategy [default: greedy, or sample when a sampling flag is set].")
-@click.option("--temperature", type=click.FloatRange(0, min_open=True), default=None,
-              help="Sampling temperature (> 0) [default: 1.0].")
-@click.option("--top-k", type=click.IntRange(0), default=None, help="Keep the k most likely "
-              "tokens (0: off) [default: 0].")
-@click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), default=None,
-              help="Nucleus sampling mass in (0, 1] [default: 1.0].")
-@click.option("--seed", type=int, default=0, show_default=True, help="Sampling seed.")
-@click.option("--num-beams", type=click.IntRange(1, 64), default=4, show_default=True)
-@click.option("--repetition-penalty", type=click.FloatRange(0, min_open=True), default=1.0,
-              show_default=True)
-@click.option("--stop", multiple=True, help="Stop when this text appears (repeatable).")
+@sampling_options()
 @click.option("--chat", is_flag=True, help="Wrap PROMPT in the chat template as a user message.")
 @click.option("--memory", "memory_dir", metavar="BANK_DIR",
               help="Read this memory bank (built with the same weights).")
@@ -289,10 +314,8 @@ def generate_cmd(prompt: str, max_new_tokens: int, strategy: str | None, tempera
     text = read_text("-") if prompt == "-" else prompt
     if not text.strip():
         raise ValueError("the prompt is empty")
-    sampling = {k: v for k, v in zip(SAMPLING_FLAGS, (temperature, top_k, top_p)) if v is not None}
-    settings = dict(max_new_tokens=max_new_tokens, strategy=strategy or (
-        "sample" if sampling else "greedy"), seed=seed, num_beams=num_beams,
-        repetition_penalty=repetition_penalty, stop_strings=stop, **sampling)
+    settings = generation_settings(max_new_tokens, strategy, temperature, top_k, top_p, seed,
+                                   num_beams, repetition_penalty, stop)
     model, tok = load_model_and_tokenizer(weights, device)
     memory = load_bank(memory_dir, model).state(device) if memory_dir else None
     full = tok.apply_chat([{"role": "user", "content": text}]) if chat else text
@@ -692,6 +715,9 @@ COMMANDS.update(EVAL_COMMANDS)
 from memgpt.cli_pretrain import PRETRAIN_COMMANDS  # noqa: E402
 
 COMMANDS.update(PRETRAIN_COMMANDS)
+from memgpt.cli_chat import CHAT_COMMANDS  # noqa: E402
+
+COMMANDS.update(CHAT_COMMANDS)
 for _name, _command in COMMANDS.items():
     cli.add_command(_command, _name)
 

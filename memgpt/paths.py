@@ -184,3 +184,14 @@ def atomic_dir(dest: str | os.PathLike, *, old: str | os.PathLike | None = None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def decode_text(data: bytes, label: str, *, encoding: str = "utf-8-sig") -> str:
+    """``data`` as text; one-line errors for binary (NUL bytes) or non-UTF-8 input, naming
+    ``label`` (a file name, or "stdin")."""
+    if b"\x00" in data:
+        raise ValueError(f"{label} looks like a binary file (it contains NUL bytes)")
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{label} is not UTF-8 text (invalid byte at offset {e.start})") from None

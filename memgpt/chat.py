@@ -1,0 +1,485 @@
+"""Multi-turn chat over the backbone: turns, a context window, conversation memory and notes.
+
+A :class:`ChatSession` keeps the conversation as a list of turns (``{"role", "content"}``,
+user and assistant alternating) and builds each model input with the instruct model's chat
+template (ChatML). Only the newest turns that fit in ``window`` tokens are put in the prompt.
+
+* **Conversation memory.** Turns that have left the window are not lost: every exchange (a user
+  turn and the reply to it) outside the window is a passage of a BM25 index
+  (:mod:`memgpt.passages`), and the exchanges that best match the new message are put back into
+  the prompt, ahead of the visible turns ("Earlier in this conversation"). The memory is derived
+  from the history alone, so a saved conversation resumes with the same memory.
+* **The memory reader.** Recalled exchanges are put into the prompt, but a small model often
+  does not use them; so the extractive QA task of the same backbone (the shipped ``qa`` folder)
+  reads the recalled user turns with the new message as the question, and when its answer is
+  confident (probability >= ``READER_THRESHOLD``) the reply starts by quoting the turn that holds
+  it ("You told me earlier: ...") and the model continues from there.
+* **Notes** (``--memory``): a bank's passages or a folder of text files, searched the same way;
+  the best notes for the message go into the prompt, and the reply cites the note it used: the
+  retrieved note that shares the most words with the reply (words of the question excluded).
+* **Backends**: anything with ``tokenizer``, ``max_seq_len`` and ``stepper()`` (a
+  :class:`memgpt.decoding.Stepper`): :class:`TorchChat` over a ``MemGPT``, or :class:`OnnxChat`
+  over an exported decoder (torch-free).
+
+Saved conversations are JSON (:func:`save_conversation` / :func:`load_conversation`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from memgpt.decoding import GenerationConfig, cut_at_stop, decode
+from memgpt.passages import PassageIndex, tokenize
+from memgpt.paths import decode_text
+
+CHAT_FORMAT, CHAT_VERSION = "memgpt-chat", 1
+ROLES = ("user", "assistant")
+RECALL_HEADER = "Earlier in this conversation (no longer in view):"
+NOTES_HEADER = ("The user's notes that may help (answer from them when they do; the bracket "
+                "names the note):")
+RECALL_K, NOTES_K = 2, 2
+MEMORY_CHARS = 300  # each recalled exchange / note is cut to this many characters in the prompt
+QUOTE = 'You told me earlier: "{said}"'
+# The reader's answer probability from which a reply quotes the recalled turn: chosen on the
+# dev conversations of benchmarks/chat_recall.py (seed 1), not on the reported ones (seed 0).
+READER_THRESHOLD = 0.2
+
+
+# ----------------------------------------------------------------------------- backends
+
+
+class TorchChat:
+    """The torch backend: a ``MemGPT`` and its tokenizer."""
+
+    runtime = "torch"
+
+    def __init__(self, model: Any, tokenizer: Any) -> None:
+        self.model, self.tokenizer = model, tokenizer
+        self.max_seq_len = int(model.config.max_seq_len)
+
+    def stepper(self) -> Any:
+        from memgpt.generate import TorchStepper
+
+        return TorchStepper(self.model)
+
+
+class OnnxChat:
+    """The onnxruntime backend: an exported decoder (``memgpt-task export --task chat``)."""
+
+    runtime = "onnx"
+
+    def __init__(self, folder: str | os.PathLike, *, device: str = "cpu") -> None:
+        from memgpt.export.runtime import ExportedTask, ExportFolderError
+
+        self.task = ExportedTask(folder, device=device)
+        if self.task.graph.kind != "decoder":
+            raise ExportFolderError(f"{folder} is a {self.task.task} export ({self.task.graph.kind}"
+                                    "), not a decoder: export one with `memgpt-task export "
+                                    "--task chat`")
+        self.tokenizer = self.task.tokenizer
+        self.max_seq_len = int(self.task.graph.settings["model"]["max_seq_len"])
+
+    def stepper(self) -> Any:
+        from memgpt.export.runtime import OnnxStepper
+
+        return OnnxStepper(self.task.graph, self.tokenizer.pad_id)
+
+
+# ----------------------------------------------------------------------------- notes
+
+
+@dataclass(frozen=True)
+class Note:
+    """A note passage put into a prompt."""
+
+    source: str
+    path: str
+    start: int
+    end: int
+    text: str
+    score: float
+
+    def to_dict(self) -> dict:
+        return {"source": self.source, "path": self.path, "start": self.start, "end": self.end,
+                "score": round(self.score, 4)}
+
+
+def notes_index(path: str | os.PathLike) -> PassageIndex:
+    """The notes of ``--memory``: a bank folder's passage index (``memgpt-task memory build``),
+    else the .txt/.md files of a folder (recursively) or one text file, indexed here (BM25)."""
+    from memgpt.passages import INDEX_META
+
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"no such bank, folder or file: {path}")
+    if p.is_dir() and (p / INDEX_META).is_file():
+        return PassageIndex.load(p)
+    if p.is_dir() and (p / "bank.json").is_file():
+        raise ValueError(f"{path} is a bank built before passages existed: rebuild it with "
+                         "`memgpt-task memory build`")
+    if p.is_dir():
+        files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in
+                       (".txt", ".md") and not any(part.startswith(".") for part in
+                                                   f.relative_to(p).parts))
+        if not files:
+            raise ValueError(f"{path} holds no .txt or .md files and is not a memory bank")
+        named = {f.relative_to(p).as_posix(): f for f in files}
+    elif p.is_file():
+        named = {p.name: p}
+    else:
+        raise ValueError(f"{path} is not a regular file or folder")
+    docs = {}
+    for name, f in named.items():
+        text = decode_text(f.read_bytes(), str(f), encoding="utf-8")  # offsets index this
+        if text.strip():
+            docs[name] = (text, str(f.resolve()), "")
+    if not docs:
+        raise ValueError(f"{path}: every note is empty")
+    return PassageIndex.build(docs)
+
+
+def cited_note(reply: str, question: str, notes: Sequence[Note]) -> Note | None:
+    """The note the reply used: the one sharing the most words with the reply, words of the
+    question not counted; None when the reply shares no such word with any note."""
+    said = set(tokenize(reply)) - set(tokenize(question))
+    best, best_n = None, 0
+    for n in notes:
+        k = len(said & set(tokenize(n.text)))
+        if k > best_n:
+            best, best_n = n, k
+    return best
+
+
+# ----------------------------------------------------------------------------- saving
+
+
+def conversation_dict(turns: Sequence[dict], system: str | None, window: int | None) -> dict:
+    return {"format": CHAT_FORMAT, "version": CHAT_VERSION, "system": system,
+            "window": window, "turns": [{"role": t["role"], "content": t["content"]}
+                                        for t in turns]}
+
+
+def save_conversation(path: str | os.PathLike, turns: Sequence[dict], system: str | None,
+                      window: int | None) -> None:
+    """Write a conversation as JSON, atomically (an existing file is replaced whole or kept)."""
+    from memgpt.paths import atomic_write_text
+
+    p = Path(path)
+    if p.is_dir():
+        raise ValueError(f"{path} is a directory")
+    atomic_write_text(p, json.dumps(conversation_dict(turns, system, window), indent=2,
+                                    ensure_ascii=False) + "\n")
+
+
+def load_conversation(path: str | os.PathLike) -> dict:
+    """A saved conversation: ``{"system", "window", "turns"}``; one-line errors for a file that is
+    missing, not JSON, not a memgpt chat file, of a newer version, or with malformed turns."""
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"no such file: {path}")
+    if not p.is_file():
+        raise ValueError(f"{path} is not a regular file")
+    try:
+        d = json.loads(p.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not a saved conversation (not UTF-8 text)") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path} is not a saved conversation (not JSON: {e.msg} at line "
+                         f"{e.lineno})") from None
+    if not isinstance(d, dict) or d.get("format") != CHAT_FORMAT:
+        raise ValueError(f"{path} is not a memgpt chat file (no \"format\": \"{CHAT_FORMAT}\"); "
+                         "save one with /save FILE")
+    if d.get("version") != CHAT_VERSION:
+        raise ValueError(f"{path}: unsupported chat file version {d.get('version')!r} (this "
+                         f"memgpt reads {CHAT_VERSION})")
+    turns = d.get("turns")
+    if not isinstance(turns, list):
+        raise ValueError(f"{path}: \"turns\" must be a list")
+    for i, t in enumerate(turns):
+        if not isinstance(t, dict) or t.get("role") not in ROLES or \
+                not isinstance(t.get("content"), str):
+            raise ValueError(f"{path}: turn {i} must be {{\"role\": \"user\"|\"assistant\", "
+                             "\"content\": string}")
+        if t["role"] != ROLES[i % 2]:
+            raise ValueError(f"{path}: turn {i} should be a {ROLES[i % 2]} turn (turns alternate, "
+                             "user first)")
+    if len(turns) % 2:
+        raise ValueError(f"{path}: the last turn has no reply (a saved conversation holds whole "
+                         "exchanges)")
+    system = d.get("system")
+    if system is not None and not isinstance(system, str):
+        raise ValueError(f"{path}: \"system\" must be a string or null")
+    window = d.get("window")
+    if window is not None and (not isinstance(window, int) or isinstance(window, bool)
+                               or window < 16):
+        raise ValueError(f"{path}: \"window\" must be an integer >= 16 or null")
+    return {"system": system, "window": window, "turns": turns}
+
+
+# ----------------------------------------------------------------------------- the session
+
+
+@dataclass
+class Reply:
+    """One answered turn."""
+
+    user: str
+    reply: str
+    seconds: float
+    new_tokens: int
+    prompt_tokens: int
+    interrupted: bool = False
+    recalled: list[int] = field(default_factory=list)  # turn indices brought back from memory
+    notes: list[Note] = field(default_factory=list)
+    cited: Note | None = None
+    remembered: dict | None = None  # the reader's answer from memory, quoted in the reply
+
+    def to_dict(self) -> dict:
+        d = {"user": self.user, "reply": self.reply, "seconds": round(self.seconds, 3),
+             "new_tokens": self.new_tokens, "prompt_tokens": self.prompt_tokens,
+             "recalled_turns": self.recalled}
+        if self.notes:
+            d["source"] = self.cited.to_dict() if self.cited else None
+        if self.remembered is not None:
+            d["remembered"] = self.remembered
+        if self.interrupted:
+            d["interrupted"] = True
+        return d
+
+
+class ChatSession:
+    """A conversation with a backend (see the module docstring).
+
+    Args:
+        backend: :class:`TorchChat` or :class:`OnnxChat`.
+        system: the system prompt (None: the model's default).
+        window: prompt tokens the model sees per turn (None: the model's context less the
+            reply budget).
+        memory: recall exchanges that left the window (conversation memory).
+        notes: a :class:`PassageIndex` of the user's notes, or None.
+        settings: decoding settings (``max_new_tokens`` is the reply budget).
+        reader: the memory reader, a callable returning an object with ``answer(question,
+            context)`` (the extractive QA task: ``TorchTask`` or ``ExportedTask``), or None.
+            Called once, when a message first recalls an exchange.
+        reader_threshold: the reader's answer probability from which the reply quotes it.
+    """
+
+    def __init__(self, backend: Any, *, system: str | None = None, window: int | None = None,
+                 memory: bool = True, notes: PassageIndex | None = None,
+                 settings: GenerationConfig | None = None,
+                 reader: Callable[[], Any] | None = None,
+                 reader_threshold: float = READER_THRESHOLD) -> None:
+        self.backend, self.tok = backend, backend.tokenizer
+        self.system, self.memory, self.notes = system, memory, notes
+        self._reader_factory, self._reader = reader, None
+        self.reader_threshold = reader_threshold
+        cfg = settings or GenerationConfig(max_new_tokens=256)
+        if not cfg.eos_ids:
+            eos = {self.tok.eos_id}
+            if getattr(self.tok, "im_end_id", None) is not None:
+                eos.add(self.tok.im_end_id)
+            cfg = GenerationConfig(**{**cfg.__dict__, "eos_ids": tuple(sorted(eos))})
+        self.cfg = cfg
+        room = backend.max_seq_len - cfg.max_new_tokens
+        if room < 16:
+            raise ValueError(f"--max-new-tokens {cfg.max_new_tokens} leaves no room for the "
+                             f"conversation in the model's {backend.max_seq_len} positions")
+        if window is not None and window > room:
+            raise ValueError(f"--window {window} plus --max-new-tokens {cfg.max_new_tokens} "
+                             f"exceeds the model's {backend.max_seq_len} positions")
+        self.window = window or room
+        self.turns: list[dict] = []
+        self.visible_from = 0  # the first turn the last prompt showed in its window
+
+    # ------------------------------------------------------------------ state
+
+    def reset(self) -> None:
+        self.turns = []
+
+    def load(self, saved: dict) -> None:
+        self.turns = [dict(t) for t in saved["turns"]]
+        if saved.get("system") is not None and self.system is None:
+            self.system = saved["system"]
+
+    def save(self, path: str | os.PathLike) -> None:
+        save_conversation(path, self.turns, self.system, self.window)
+
+    # ------------------------------------------------------------------ prompts
+
+    def _system_text(self, recalled: list[int], notes: list[Note], replies: bool) -> str | None:
+        parts = [self.system] if self.system else []
+        if recalled:
+            lines = [RECALL_HEADER]
+            for i in recalled:
+                lines.append(_exchange_text(self.turns, i, replies))
+            parts.append("\n".join(lines))
+        if notes:
+            lines = [NOTES_HEADER]
+            for n in notes:
+                lines.append(f"[{n.source}] {_clip(n.text)}")
+            parts.append("\n".join(lines))
+        if not parts:
+            return None
+        if not self.system:
+            from memgpt.tokenizer import DEFAULT_SYSTEM
+
+            parts.insert(0, DEFAULT_SYSTEM)
+        return "\n\n".join(parts)
+
+    def _render(self, first: int, user: str, recalled: list[int], notes: list[Note],
+                replies: bool = True) -> list[int]:
+        msgs = []
+        system = self._system_text(recalled, notes, replies)
+        if system is not None:
+            msgs.append({"role": "system", "content": system})
+        msgs += self.turns[first:] + [{"role": "user", "content": user}]
+        return self.tok.encode(self.tok.apply_chat(msgs))
+
+    def _first_visible(self, user: str, recalled: list[int], notes: list[Note],
+                       replies: bool = True) -> int | None:
+        """The first turn (a user turn) of the newest exchanges that fit the window with the
+        new message, or None when not even the new message fits."""
+        best = None
+        for first in range(len(self.turns), -1, -2):
+            if len(self._render(first, user, recalled, notes, replies)) > self.window:
+                break
+            best = first
+        return best
+
+    def _recall(self, user: str, before: int) -> list[int]:
+        """Indices of the exchanges (their user turns) before turn ``before`` that best match
+        ``user``, in conversation order."""
+        if not self.memory or before < 2:
+            return []
+        docs = {str(i): (_exchange_text(self.turns, i), "", "") for i in range(0, before, 2)}
+        hits = PassageIndex.build(docs, max_chars=10 ** 9).search(user, k=RECALL_K)
+        return sorted(int(h.passage.source) for h in hits)
+
+    def _notes(self, user: str) -> list[Note]:
+        if self.notes is None:
+            return []
+        return [Note(h.passage.source, h.passage.path, h.passage.start, h.passage.end,
+                     h.passage.text, h.score) for h in self.notes.search(user, k=NOTES_K)]
+
+    def prompt(self, user: str) -> tuple[list[int], list[int], list[Note]]:
+        """The model input for a new user message: token ids, the recalled turn indices and
+        the notes used. The window holds the newest exchanges that fit with the message, the
+        recalled exchanges and the notes; when the recalled exchanges do not fit, only their
+        user turns are recalled, then fewer of them."""
+        notes = self._notes(user)
+        first = self._first_visible(user, [], notes)
+        if first is None:
+            notes = []
+            first = self._first_visible(user, [], notes)
+        if first is None:
+            raise ValueError(f"the message is longer than the {self.window}-token window "
+                             "(--window)")
+        recalled, replies = self._recall(user, first), True
+        while recalled:  # fewer visible turns make room for them; shorter or fewer if none do
+            fits = self._first_visible(user, recalled, notes, replies)
+            if fits is not None:
+                first = fits
+                break
+            if replies:
+                replies = False
+            else:
+                recalled, replies = recalled[1:], True
+        self.visible_from = first
+        return self._render(first, user, recalled, notes, replies), recalled, notes
+
+    # ------------------------------------------------------------------ a turn
+
+    def remember(self, user: str, recalled: list[int]) -> dict | None:
+        """The memory reader's answer to ``user`` from the recalled user turns (those that are
+        not questions), when it is confident: ``{"turn", "answer", "score", "start", "end"}``
+        (offsets into that turn's text), else None."""
+        if not recalled or self._reader_factory is None:
+            return None
+        if self._reader is None:
+            self._reader = self._reader_factory()
+            if self._reader is None:  # the factory could not open one: no reader from now on
+                self._reader_factory = None
+                return None
+        recalled = [i for i in recalled  # what the user asked is not something they told
+                    if not self.turns[i]["content"].rstrip().endswith("?")]
+        if not recalled:
+            return None
+        said = [self.turns[i]["content"] for i in recalled]
+        context = "\n".join(said)
+        span = self._reader.answer(user, context)
+        if span.score < self.reader_threshold or not span.answer.strip():
+            return None
+        pos = 0
+        for i, text in zip(recalled, said):
+            if pos <= span.start < pos + len(text):
+                return {"turn": i, "answer": span.answer, "score": round(float(span.score), 4),
+                        "start": span.start - pos, "end": min(span.end - pos, len(text))}
+            pos += len(text) + 1
+        return None
+
+    def ask(self, user: str, *, on_text: Callable[[str], None] | None = None) -> Reply:
+        """Answer ``user``; the exchange is added to the history. KeyboardInterrupt during the
+        reply keeps what was generated so far (``interrupted``) and returns normally."""
+        if not user.strip():
+            raise ValueError("the message is empty")
+        ids, recalled, notes = self.prompt(user)
+        remembered = self.remember(user, recalled)
+        prefix = ""
+        if remembered is not None:  # the reply starts by quoting what the user said
+            prefix = QUOTE.format(said=" ".join(self.turns[remembered["turn"]]["content"]
+                                                .split()))
+            ids = ids + self.tok.encode(prefix)
+            if on_text is not None:
+                on_text(prefix)
+        pieces: list[str] = [prefix]
+        started = [bool(prefix)]
+
+        def stream(piece: str) -> None:
+            if not started[0]:
+                piece = piece.lstrip()
+                if not piece:
+                    return
+                started[0] = True
+            pieces.append(piece)
+            if on_text is not None:
+                on_text(piece)
+
+        t0 = time.perf_counter()
+        interrupted = False
+        cfg = self.cfg
+        if len(ids) + cfg.max_new_tokens > self.backend.max_seq_len:  # the quote took some room
+            cfg = GenerationConfig(**{**cfg.__dict__, "max_new_tokens": max(
+                0, self.backend.max_seq_len - len(ids))})
+        try:
+            new = decode(self.backend.stepper(), [ids], cfg, detokenize=self.tok.decode,
+                         on_text=stream)[0]
+            text = (prefix + cut_at_stop(self.tok.decode(new), self.cfg.stop_strings)).strip()
+            n_new = len(new)
+        except KeyboardInterrupt:
+            interrupted, text = True, "".join(pieces).strip()
+            n_new = len(self.tok.encode(text)) if text else 0
+        seconds = time.perf_counter() - t0
+        self.turns += [{"role": "user", "content": user}, {"role": "assistant", "content": text}]
+        cited = cited_note(text, user, notes) if notes else None
+        return Reply(user, text, seconds, n_new, len(ids), interrupted, recalled, notes, cited,
+                     remembered)
+
+
+def _clip(text: str, limit: int = MEMORY_CHARS) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
+
+
+def _exchange_text(turns: Sequence[dict], i: int, reply: bool = True) -> str:
+    """Exchange ``i`` (its user turn, and with ``reply`` the reply to it) as one memory
+    passage."""
+    out = f"User: {_clip(turns[i]['content'])}"
+    if reply and i + 1 < len(turns):
+        out += f"\nAssistant: {_clip(turns[i + 1]['content'])}"
+    return out
