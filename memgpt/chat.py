@@ -46,6 +46,9 @@ NOTES_HEADER = ("The user's notes that may help (answer from them when they do; 
 RECALL_K, NOTES_K = 2, 2
 MEMORY_CHARS = 300  # each recalled exchange / note is cut to this many characters in the prompt
 QUOTE = 'You told me earlier: "{said}"'
+# The default window: the whole prompt is run again every turn, so on a CPU a window of the
+# model's full context (8,192 for SmolLM2) would make every turn slow.
+DEFAULT_WINDOW = 2048
 # The reader's answer probability from which a reply quotes the recalled turn: chosen on the
 # dev conversations of benchmarks/chat_recall.py (seed 1), not on the reported ones (seed 0).
 READER_THRESHOLD = 0.2
@@ -146,12 +149,14 @@ def notes_index(path: str | os.PathLike) -> PassageIndex:
 
 def cited_note(reply: str, question: str, notes: Sequence[Note]) -> Note | None:
     """The note the reply used: the one sharing the most words with the reply, words of the
-    question not counted; None when the reply shares no such word with any note."""
+    question not counted; None when no note shares two such words, or one with a digit (a
+    number, a date, a code), with the reply."""
     said = set(tokenize(reply)) - set(tokenize(question))
     best, best_n = None, 0
     for n in notes:
-        k = len(said & set(tokenize(n.text)))
-        if k > best_n:
+        shared = said & set(tokenize(n.text))
+        k = len(shared)
+        if k > best_n and (k >= 2 or any(c.isdigit() for w in shared for c in w)):
             best, best_n = n, k
     return best
 
@@ -259,8 +264,8 @@ class ChatSession:
     Args:
         backend: :class:`TorchChat` or :class:`OnnxChat`.
         system: the system prompt (None: the model's default).
-        window: prompt tokens the model sees per turn (None: the model's context less the
-            reply budget).
+        window: prompt tokens the model sees per turn (None: ``DEFAULT_WINDOW``, or the
+            model's context less the reply budget when that is smaller).
         memory: recall exchanges that left the window (conversation memory).
         notes: a :class:`PassageIndex` of the user's notes, or None.
         settings: decoding settings (``max_new_tokens`` is the reply budget).
@@ -293,7 +298,8 @@ class ChatSession:
         if window is not None and window > room:
             raise ValueError(f"--window {window} plus --max-new-tokens {cfg.max_new_tokens} "
                              f"exceeds the model's {backend.max_seq_len} positions")
-        self.window = window or room
+        self.window_arg = window  # what a saved conversation records (None: the default)
+        self.window = window or min(room, DEFAULT_WINDOW)
         self.turns: list[dict] = []
         self.visible_from = 0  # the first turn the last prompt showed in its window
 
@@ -308,7 +314,7 @@ class ChatSession:
             self.system = saved["system"]
 
     def save(self, path: str | os.PathLike) -> None:
-        save_conversation(path, self.turns, self.system, self.window)
+        save_conversation(path, self.turns, self.system, self.window_arg)
 
     # ------------------------------------------------------------------ prompts
 

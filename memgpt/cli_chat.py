@@ -187,8 +187,9 @@ def _read_stdin_lines() -> Any:
 @click.option("--system", default=None, metavar="TEXT",
               help="System prompt (default: the model's own).")
 @click.option("--window", type=click.IntRange(16), default=None, metavar="N",
-              help="Prompt tokens the model sees per turn [default: the model's context less "
-                   "--max-new-tokens]. Older exchanges leave the window and go into memory.")
+              help="Prompt tokens the model sees per turn [default: 2048, or the model's "
+                   "context less --max-new-tokens if smaller]. Older exchanges leave the window "
+                   "and go into memory.")
 @click.option("--recall/--no-recall", "recall", default=True, show_default=True,
               help="Conversation memory: put the exchanges that left the window and best match "
                    "each message (2, BM25) back into the prompt. --no-recall: the window only.")
@@ -252,6 +253,8 @@ def chat_cmd(messages: tuple, system: str | None, window: int | None, recall: bo
     from memgpt.chat import ChatSession, load_conversation, notes_index
     from memgpt.decoding import GenerationConfig
 
+    if any(not m.strip() for m in messages):
+        raise ValueError("a MESSAGE argument is empty")
     saved = load_conversation(resume) if resume else None
     index = notes_index(memory_path) if memory_path else None
     cfg = GenerationConfig(**generation_settings(max_new_tokens, strategy, temperature, top_k,

@@ -135,6 +135,11 @@ def test_save_and_resume_round_trip(backend, tmp_path):
     t.load(saved)
     assert t.system == "Be brief." and t.turns == s.turns
     assert t.prompt("What is my dog called?") == s.prompt("What is my dog called?")
+    d = session(backend)  # the default window is not written down: a resume may change it
+    d.ask("hi")
+    d.save(f)
+    assert load_conversation(f)["window"] is None and d.window == min(
+        backend.max_seq_len - 6, 2048)
 
 
 @pytest.mark.parametrize("content, match", [
@@ -240,8 +245,10 @@ def test_cited_note_is_the_one_the_reply_used():
     assert cited_note("It was built in 1854.", "When was the harbour built?", [a, b]) is b
     assert cited_note("Brew it at 80 degrees.", "How do I make tea?", [b, a]) is a
     assert cited_note("I do not know.", "When was the harbour built?", [a, b]) is None
-    # words of the question do not count as using a note
+    # words of the question do not count as using a note, nor does one common word
     assert cited_note("The harbour?", "When was the harbour built?", [a, b]) is None
+    assert cited_note("Green is a colour.", "What is it?", [a, b]) is None
+    assert cited_note("Green tea is nice.", "What is it?", [a, b]) is a
 
 
 # ----------------------------------------------------------------------------- onnx
