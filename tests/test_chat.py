@@ -300,18 +300,36 @@ def evicted_session(backend, **kw) -> ChatSession:
 def test_a_confident_reader_answer_is_quoted_in_the_reply(backend):
     reader = FakeReader(0.9)
     opened = []
-    s = evicted_session(backend, reader=lambda: opened.append(1) or reader)
-    assert opened == []  # opened only when a message first recalls something
+    s = session(backend, window=WINDOW, reader=lambda: opened.append(1) or reader,
+                reader_scope="said")
+    s.ask(FACT)
+    assert opened == []  # opened only when a question first has something to read
+    for u in FILLERS:
+        s.ask(u)
+    assert opened == [1]
     seen = []
     r = s.ask("What is my dog called?", on_text=seen.append)
-    assert opened == [1] and reader.calls == [("What is my dog called?", FACT)]
+    question, context = reader.calls[-1]
+    # it reads what the user told (not what they asked), in the window or not
+    assert question == "What is my dog called?" and context.split("\n") == [
+        FACT, "Explain what a volcano is.", "Give me an idea for a weekend trip."]
     assert r.reply.startswith(f'You told me earlier: "{FACT}"') and seen[0].startswith("You told")
     assert r.remembered == {"turn": 0, "answer": "Biscuit", "score": 0.9,
                             "start": FACT.index("Biscuit"), "end": FACT.index("Biscuit") + 7}
     assert FACT[r.remembered["start"]:r.remembered["end"]] == "Biscuit"
     assert r.to_dict()["remembered"]["answer"] == "Biscuit"
-    s.ask("What is my dog called?")
     assert opened == [1]  # opened once
+    n = len(reader.calls)
+    assert s.ask("My cat is black.").remembered is None and len(reader.calls) == n  # no question
+
+
+def test_by_default_the_reader_reads_only_the_recalled_turns(backend):
+    reader = FakeReader(0.9)
+    s = evicted_session(backend, reader=lambda: reader)
+    r = s.ask("What is my dog called?")
+    assert r.recalled == [0] and reader.calls[-1] == ("What is my dog called?", FACT)
+    with pytest.raises(ValueError, match="reader_scope"):
+        session(backend, reader_scope="all")
 
 
 def test_an_unsure_reader_or_none_quotes_nothing(backend):
@@ -320,3 +338,13 @@ def test_an_unsure_reader_or_none_quotes_nothing(backend):
     assert r.recalled == [0] and r.remembered is None and not r.reply.startswith("You told")
     s = evicted_session(backend, reader=lambda: None)  # could not be opened: off
     assert s.ask("What is my dog called?").remembered is None and s._reader_factory is None
+
+
+@pytest.mark.parametrize("text, yes", [("What is my name?", True), ("where do I live", True),
+                                       ("Tell me my name.", True), ("Do you know it", True),
+                                       ("My name is Ada.", False), ("I live in Ghent.", False),
+                                       ("", False), ("Explain volcanoes.", False)])
+def test_is_question(text, yes):
+    from memgpt.chat import is_question
+
+    assert is_question(text) is yes
