@@ -172,14 +172,28 @@ def conversation_dict(turns: Sequence[dict], system: str | None, window: int | N
                                         for t in turns]}
 
 
+def check_save_path(path: str | os.PathLike) -> Path:
+    """``path`` as a file a conversation can be saved to: not a folder, in a folder that
+    exists (no folders are created)."""
+    p = Path(path)
+    if p.is_dir():
+        raise ValueError(f"{path} is a directory")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.exists():
+        raise ValueError(f"cannot save to {path}: no such folder {parent}")
+    if not parent.is_dir():
+        raise ValueError(f"cannot save to {path}: {parent} is not a folder")
+    if p.exists() and not p.is_file():
+        raise ValueError(f"cannot save to {path}: not a regular file")
+    return p
+
+
 def save_conversation(path: str | os.PathLike, turns: Sequence[dict], system: str | None,
                       window: int | None) -> None:
     """Write a conversation as JSON, atomically (an existing file is replaced whole or kept)."""
     from memgpt.paths import atomic_write_text
 
-    p = Path(path)
-    if p.is_dir():
-        raise ValueError(f"{path} is a directory")
+    p = check_save_path(path)
     atomic_write_text(p, json.dumps(conversation_dict(turns, system, window), indent=2,
                                     ensure_ascii=False) + "\n")
 
@@ -246,12 +260,13 @@ class Reply:
     notes: list[Note] = field(default_factory=list)
     cited: Note | None = None
     remembered: dict | None = None  # the reader's answer from memory, quoted in the reply
+    notes_on: bool = False  # the session reads notes ("source" is then always in to_dict)
 
     def to_dict(self) -> dict:
         d = {"user": self.user, "reply": self.reply, "seconds": round(self.seconds, 3),
              "new_tokens": self.new_tokens, "prompt_tokens": self.prompt_tokens,
              "recalled_turns": self.recalled}
-        if self.notes:
+        if self.notes or self.notes_on:
             d["source"] = self.cited.to_dict() if self.cited else None
         if self.remembered is not None:
             d["remembered"] = self.remembered
@@ -389,8 +404,9 @@ class ChatSession:
             notes = []
             first = self._first_visible(user, [], notes)
         if first is None:
-            raise ValueError(f"the message is longer than the {self.window}-token window "
-                             "(--window)")
+            need = len(self._render(len(self.turns), user, [], []))
+            raise ValueError(f"the message with the system prompt and chat template takes {need} "
+                             f"tokens, more than the {self.window}-token window (--window)")
         recalled, replies = self._recall(user, first), True
         while recalled:  # fewer visible turns make room for them; shorter or fewer if none do
             fits = self._first_visible(user, recalled, notes, replies)
@@ -487,7 +503,7 @@ class ChatSession:
         self.turns += [{"role": "user", "content": user}, {"role": "assistant", "content": text}]
         cited = cited_note(text, user, notes) if notes else None
         return Reply(user, text, seconds, n_new, len(ids), interrupted, recalled, notes, cited,
-                     remembered)
+                     remembered, self.notes is not None)
 
 
 QUESTION_WORDS = frozenset("""what who whom whose where when which why how do does did is are

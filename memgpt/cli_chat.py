@@ -108,13 +108,21 @@ def _command(session: Any, line: str) -> str | None:
         if len(parts) < 2:
             raise ValueError("/save needs a file name: /save FILE")
         session.save(parts[1].strip())
-        return f"(saved {len(session.turns) // 2} exchanges to {parts[1].strip()})"
+        n = len(session.turns) // 2
+        return f"(saved {n} exchange{'' if n == 1 else 's'} to {parts[1].strip()})"
     if name == "/help":
         return HELP_TEXT
     return None
 
 
-def interactive(session: Any, read_line=input) -> None:
+def check_save_path(path: str) -> None:
+    """Refuse a --save / /save path that cannot be written, before any reply is made."""
+    from memgpt.chat import check_save_path as check
+
+    check(path)
+
+
+def interactive(session: Any, read_line=input, as_json: bool = False) -> None:
     """The interactive loop: a prompt, a streamed reply per message, /commands; Ctrl-C during a
     reply stops it (the partial reply is kept), Ctrl-C at the prompt clears the line, Ctrl-D or
     /quit leaves."""
@@ -138,8 +146,10 @@ def interactive(session: Any, read_line=input) -> None:
                 if shown is not None:
                     click.echo(shown, err=True)
                     continue
-            reply = session.ask(line, on_text=stream_to_stdout)
-            _print_reply(reply, False, True)
+                click.echo(f"unknown command {line.split()[0]} (/help lists them)", err=True)
+                continue
+            reply = session.ask(line, on_text=None if as_json else stream_to_stdout)
+            _print_reply(reply, as_json, not as_json)
         except KeyboardInterrupt:
             click.echo(" [interrupted]")
         except (ValueError, OSError) as e:
@@ -255,6 +265,12 @@ def chat_cmd(messages: tuple, system: str | None, window: int | None, recall: bo
 
     if any(not m.strip() for m in messages):
         raise ValueError("a MESSAGE argument is empty")
+    if save:
+        check_save_path(save)
+    if reader != "none":
+        from memgpt.tasks.registry import resolve_task
+
+        resolve_task(reader)  # a missing reader folder is an error now, not at the first recall
     saved = load_conversation(resume) if resume else None
     index = notes_index(memory_path) if memory_path else None
     cfg = GenerationConfig(**generation_settings(max_new_tokens, strategy, temperature, top_k,
@@ -270,8 +286,8 @@ def chat_cmd(messages: tuple, system: str | None, window: int | None, recall: bo
         session.load(saved)
     if messages:
         piped(session, messages, as_json, save)
-    elif sys.stdin.isatty() and not as_json:
-        interactive(session)
+    elif sys.stdin.isatty():
+        interactive(session, as_json=as_json)
     else:
         piped(session, _read_stdin_lines(), as_json, save)
 

@@ -222,13 +222,13 @@ def bench_cmd(output, tasks, precisions, limit, speed, prompt_tokens, new_tokens
               metavar="N", help="Context the model reads: windows of N tokens moved by N/2.")
 @click.option("--memory/--no-memory", default=True, show_default=True,
               help="Keep the text that left the window in a memory bank read at every token "
-                   "(a neural cache, see below); --no-memory: the window only.")
+                   "(a neural cache, see above); --no-memory: the window only.")
 @click.option("--lam", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
               help="Weight of the memory in the mixture [default: the shipped setting].")
 @click.option("--theta", type=click.FloatRange(0, min_open=True), default=None,
               help="Sharpness of the memory's similarity softmax [default: the shipped one].")
 @click.option("--max-entries", type=click.IntRange(1), default=None, metavar="N",
-              help="Keep only the newest N memory entries [default: all].")
+              help="Keep only the newest N memory entries [default: 8192].")
 @click.option("--batch-size", type=click.IntRange(1, 256), default=8, show_default=True,
               help="Windows per forward pass.")
 @threads_option
@@ -256,6 +256,9 @@ def perplexity_cmd(file: str, window: int, memory: bool, lam, theta, max_entries
 
     from memgpt.cli import is_file_arg, load_model_and_tokenizer, read_text
     from memgpt.perplexity import DEFAULT_CACHE, perplexity, windows_needed
+
+    if max_entries is None and memory:
+        max_entries = DEFAULT_CACHE.max_entries
 
     text = read_text(file) if is_file_arg(file) else file
     if not text.strip():

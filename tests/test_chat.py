@@ -85,7 +85,7 @@ def test_a_turn_in_the_window_is_not_recalled_twice(backend):
 
 def test_a_message_longer_than_the_window_is_a_clear_error(backend):
     s = session(backend, window=16)
-    with pytest.raises(ValueError, match="longer than the 16-token window"):
+    with pytest.raises(ValueError, match="more than the 16-token window"):
         s.ask("word " * 40)
     with pytest.raises(ValueError, match="empty"):
         s.ask("   ")
@@ -172,6 +172,12 @@ def test_missing_conversation_files_and_folders(tmp_path):
         load_conversation(tmp_path)
     with pytest.raises(ValueError, match="is a directory"):
         save_conversation(tmp_path, [], None, None)
+    with pytest.raises(ValueError, match="no such folder"):  # no folder is created
+        save_conversation(tmp_path / "no" / "such" / "t.json", [], None, None)
+    assert not (tmp_path / "no").exists()
+    (tmp_path / "f.json").write_text("{}")
+    with pytest.raises(ValueError, match="is not a folder"):
+        save_conversation(tmp_path / "f.json" / "t.json", [], None, None)
 
 
 def test_save_is_atomic_and_replaces_whole(tmp_path):
@@ -237,6 +243,8 @@ def test_notes_go_into_the_prompt_and_the_reply_cites_one(backend, notes_dir):
     r = s.ask("When was the harbour built?")
     assert [n.source for n in r.notes] == ["sub/harbour.txt"]
     assert "source" in r.to_dict()
+    r = s.ask("Why is the sky blue?")  # no note matches: "source" is still there, null
+    assert r.notes == [] and r.to_dict()["source"] is None
 
 
 def test_cited_note_is_the_one_the_reply_used():

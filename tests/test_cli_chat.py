@@ -102,6 +102,8 @@ def test_bad_input_is_a_one_line_error(run, tmp_path):
     assert "not UTF-8" in one_line_error(run("--json", input="caf\xe9\n".encode("latin-1")))
     assert "exceeds" in one_line_error(run("--window", "100000", "hi"))
     assert "chat export" in one_line_error(run("--runtime", "onnx", "hi"))
+    assert "no such folder" in one_line_error(run("--save", str(tmp_path / "a" / "b.json"), "hi"))
+    assert "no task folder" in one_line_error(run("--reader", "nosuchtask", "hi"))
     assert run("--window", "3", "hi").exit_code == 2  # a usage error
 
 
@@ -139,7 +141,8 @@ class FakeSession:
         if line == "stop":
             raise KeyboardInterrupt
         self.asked.append(line)
-        on_text("ok")
+        if on_text is not None:
+            on_text("ok")
         self.turns += [{"role": "user", "content": line}, {"role": "assistant", "content": "ok"}]
         return Reply(line, "ok", 0.0, 1, 1)
 
@@ -154,8 +157,8 @@ class FakeSession:
 
 def test_the_interactive_loop(tmp_path, capsys):
     f = tmp_path / "i.json"
-    script = iter(["hello", "", KeyboardInterrupt, "boom", "stop", f"/save {f}", "/help",
-                   "/reset", "after", "/quit", "never"])
+    script = iter(["hello", "", KeyboardInterrupt, "boom", "stop", "/save", "/bogus",
+                   f"/save {f}", "/help", "/reset", "after", "/quit", "never"])
 
     def read_line(prompt):
         item = next(script)
@@ -168,7 +171,13 @@ def test_the_interactive_loop(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert s.asked == ["hello", "after"] and next(script) == "never"
     assert "error: bad message" in err and "Ctrl-D or /quit" in err and "/reset" in err
+    assert "error: /save needs a file name" in err and "unknown command /bogus" in err
     assert "[interrupted]" in out
     assert len(json.loads(f.read_text())["turns"]) == 2
     s2 = FakeSession()
     interactive(s2, read_line=lambda p: (_ for _ in ()).throw(EOFError))  # Ctrl-D leaves
+    s3 = FakeSession()
+    lines = iter(["hi", "/save", "/quit"])
+    interactive(s3, read_line=lambda p: next(lines), as_json=True)  # an error does not end it
+    out, err = capsys.readouterr()
+    assert json.loads(out.splitlines()[-1])["user"] == "hi" and "error: /save" in err
