@@ -169,7 +169,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--export", default=None, help="chat export folder (--runtime onnx)")
     ap.add_argument("--reader-export", default=None,
                     help="qa export folder for the reader (--runtime onnx; default: the cache)")
-    ap.add_argument("--reader-scope", choices=("said", "recalled"), default="recalled")
+    ap.add_argument("--reader-scope", choices=("matched", "recalled", "said"),
+                    default="matched")
     ap.add_argument("--threshold", type=float, default=None,
                     help="the reader's threshold (default: memgpt.chat.READER_THRESHOLD)")
     ap.add_argument("--threads", type=int, default=None)

@@ -331,13 +331,23 @@ def test_a_confident_reader_answer_is_quoted_in_the_reply(backend):
     assert s.ask("My cat is black.").remembered is None and len(reader.calls) == n  # no question
 
 
-def test_by_default_the_reader_reads_only_the_recalled_turns(backend):
+def test_the_reader_can_read_only_the_recalled_turns(backend):
     reader = FakeReader(0.9)
-    s = evicted_session(backend, reader=lambda: reader)
+    s = evicted_session(backend, reader=lambda: reader, reader_scope="recalled")
     r = s.ask("What is my dog called?")
     assert r.recalled == [0] and reader.calls[-1] == ("What is my dog called?", FACT)
     with pytest.raises(ValueError, match="reader_scope"):
         session(backend, reader_scope="all")
+
+
+def test_by_default_the_reader_reads_matching_statements_in_the_window_too(backend):
+    reader = FakeReader(0.9)
+    s = session(backend, reader=lambda: reader)  # a big window: the fact is in view
+    s.ask(FACT)
+    s.ask("Explain what a volcano is.")
+    r = s.ask("What is my dog called?")
+    assert r.recalled == [] and reader.calls[-1] == ("What is my dog called?", FACT)
+    assert r.remembered["turn"] == 0
 
 
 def test_an_unsure_reader_or_none_quotes_nothing(backend):
