@@ -14,7 +14,7 @@ four ways:
 
 * ``memory`` — ``memgpt-task chat`` as shipped: exchanges that left the window are recalled
   (BM25) into the prompt, and the memory reader (the shipped extractive QA task) quotes the
-  recalled turn when it finds the answer there;
+  user statement that holds the answer when it finds one among the best-matching statements;
 * ``memory-prompt`` — ``--reader none``: the recalled exchanges in the prompt only;
 * ``window`` — ``--no-recall``: the window only;
 * ``full`` — no window limit (the whole conversation in the prompt): the ceiling.

@@ -243,9 +243,10 @@ def chat_cmd(messages: tuple, system: str | None, window: int | None, recall: bo
     Conversation memory: the prompt holds the newest exchanges that fit in --window tokens; the
     exchanges that left it are kept as passages, and the two that best match each new message
     (BM25) are put back into the prompt. --no-recall turns that off (the window only). The
-    memory reader (--reader, the shipped extractive QA task) reads the recalled user turns; when
-    it finds the answer to the message there, the reply begins by quoting that turn ("You told
-    me earlier: ...") and "remembered" in --json gives the answer and its offsets.
+    memory reader (--reader, the shipped extractive QA task) reads the two user statements that
+    best match a question (in the window or out of it); when it finds the answer there, the
+    reply begins by quoting that turn ("You told me earlier: ...") and "remembered" in --json
+    gives the answer and its offsets.
 
     --memory BANK_OR_FOLDER: the user's notes (a bank from `memgpt-task memory build`, a
     folder of .txt/.md files or a file); the best notes for each message go into the prompt
