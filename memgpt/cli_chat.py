@@ -115,12 +115,6 @@ def _command(session: Any, line: str) -> str | None:
     return None
 
 
-def check_save_path(path: str) -> None:
-    """Refuse a --save / /save path that cannot be written, before any reply is made."""
-    from memgpt.chat import check_save_path as check
-
-    check(path)
-
 
 def interactive(session: Any, read_line=input, as_json: bool = False) -> None:
     """The interactive loop: a prompt, a streamed reply per message, /commands; Ctrl-C during a
@@ -261,13 +255,13 @@ def chat_cmd(messages: tuple, system: str | None, window: int | None, recall: bo
       memgpt-task chat --resume talk.json
       memgpt-task chat --runtime onnx
     """
-    from memgpt.chat import ChatSession, load_conversation, notes_index
+    from memgpt.chat import ChatSession, check_save_path, load_conversation, notes_index
     from memgpt.decoding import GenerationConfig
 
     if any(not m.strip() for m in messages):
         raise ValueError("a MESSAGE argument is empty")
     if save:
-        check_save_path(save)
+        check_save_path(save)  # before any reply is made
     if reader != "none":
         from memgpt.tasks.registry import resolve_task
 

@@ -257,8 +257,6 @@ def perplexity_cmd(file: str, window: int, memory: bool, lam, theta, max_entries
     from memgpt.cli import is_file_arg, load_model_and_tokenizer, read_text
     from memgpt.perplexity import DEFAULT_CACHE, perplexity, windows_needed
 
-    if max_entries is None and memory:
-        max_entries = DEFAULT_CACHE.max_entries
 
     text = read_text(file) if is_file_arg(file) else file
     if not text.strip():
@@ -272,10 +270,10 @@ def perplexity_cmd(file: str, window: int, memory: bool, lam, theta, max_entries
                                                             ("max_entries", max_entries))
                                          if v is not None})
     model, tok = load_model_and_tokenizer(weights, device)
-    n = len(tok.encode(text))
-    with tqdm(total=windows_needed(n, window), desc="perplexity", unit="window",
-              disable=n <= window) as bar:
-        result = perplexity(model, tok, text, window=window, cache=cache,
+    ids = tok.encode(text)
+    with tqdm(total=windows_needed(len(ids), window), desc="perplexity", unit="window",
+              disable=len(ids) <= window) as bar:
+        result = perplexity(model, tok, ids, window=window, cache=cache,
                             batch_size=batch_size, on_window=lambda: bar.update())
     if as_json:
         emit_json(result)

@@ -162,16 +162,17 @@ def perplexity_of(logp: Iterable[float]) -> float:
     return float(math.exp(-v.mean()))
 
 
-def perplexity(model, tokenizer, text: str, *, window: int = 256,
+def perplexity(model, tokenizer, text: str | list[int], *, window: int = 256,
                cache: CacheSettings | None = DEFAULT_CACHE, batch_size: int = 8,
                on_window: Callable[[], None] | None = None) -> dict:
-    """Perplexity of ``text`` read with a ``window``-token context; ``cache`` None: no memory.
+    """Perplexity of ``text`` (or its token ids) read with a ``window``-token context;
+    ``cache`` None: no memory.
 
     Returns:
         ``{"perplexity", "tokens", "window", "memory", "perplexity_without_memory"}`` —
         ``tokens`` is the number of scored tokens (all but the first).
     """
-    ids = tokenizer.encode(text)
+    ids = tokenizer.encode(text) if isinstance(text, str) else list(text)
     scored = score_tokens(model, ids, window, batch_size=batch_size, on_window=on_window)
     base = perplexity_of(scored.logp)
     result = {"perplexity": base, "tokens": int(len(scored.logp)), "window": window,
