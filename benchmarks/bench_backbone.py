@@ -48,7 +48,7 @@ def find_gguf(explicit: str | None) -> Path:
     for cand in (explicit, os.environ.get("MEMGPT_GGUF")):
         if cand:
             return Path(cand)
-    from memgpt.weights import cache_dir
+    from memgpt.paths import cache_dir
 
     cached = sorted(Path(cache_dir()).rglob("*.gguf"))
     if cached:

@@ -193,9 +193,8 @@ def main(argv: list[str] | None = None) -> None:
         backend = OnnxChat(args.export)
         reader = ExportedTask(args.reader_export or find_export("qa"))
     else:
-        import memgpt.cli  # noqa: F401  (the CLI modules import each other)
         from memgpt.checkpoint import load_model, load_tokenizer
-        from memgpt.cli_tasks import load_for_task
+        from memgpt.cli.common import load_for_task
         from memgpt.tasks.pipelines import TorchTask
 
         backend = TorchChat(load_model(args.weights), load_tokenizer(args.weights))

@@ -157,8 +157,7 @@ def main() -> None:
 
 def read_all(args, index, records, rows, docs) -> dict:
     """The reader over the retrieved passages (every combination) and over the gold contexts."""
-    import memgpt.cli  # noqa: F401  (memgpt.cli_tasks is imported through it)
-    from memgpt.cli_tasks import open_task
+    from memgpt.cli.common import open_task
     from memgpt.eval.metrics import squad
     from memgpt.threads import set_threads
 

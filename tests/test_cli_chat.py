@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from memgpt.cli import cli
-from memgpt.cli_chat import interactive
+from memgpt.cli.chat import interactive
 
 TURNS = "My name is Ada.\n\nWhat is my name?\n"
 

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from memgpt.config import get_preset
-from memgpt.model import MemGPT, MemoryState, apply_rotary, rotary_tables
+from memgpt.layers import apply_rotary, rotary_tables
+from memgpt.model import MemGPT, MemoryState
 from memgpt.retrieval import topk_search
 
 

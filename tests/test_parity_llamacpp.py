@@ -103,7 +103,7 @@ def gguf() -> Path:
             pytest.skip(f"MEMGPT_GGUF={env} is not a file")
         return Path(env)
     try:
-        from memgpt.weights import cache_dir
+        from memgpt.paths import cache_dir
 
         cached = sorted(Path(cache_dir()).rglob("*.gguf"))
     except (ImportError, OSError):

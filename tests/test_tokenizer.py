@@ -148,7 +148,7 @@ LLAMA_CASES = [
 @pytest.mark.slow
 def test_real_tokenizer_matches_llamacpp():
     llama_cpp = pytest.importorskip("llama_cpp")
-    from memgpt.weights import fetch_smollm2
+    from memgpt.checkpoint import fetch_smollm2
 
     folder = fetch_smollm2(progress=False)
     gguf = next(folder.glob("*.gguf"))

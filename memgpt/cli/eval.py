@@ -1,5 +1,6 @@
 """``memgpt-task eval`` and ``memgpt-task bench``: signed, reproducible reports with baselines."""
 
+
 from __future__ import annotations
 
 import json
@@ -9,18 +10,27 @@ from typing import Any
 
 import click
 
-from memgpt.cli import TaskChoice, emit_json, model_options, threads_option
-from memgpt.cli_tasks import classify_default, open_task, runtime_options
+from memgpt.cli.common import (
+    TaskChoice,
+    classify_default,
+    emit_json,
+    input_path,
+    is_file_arg,
+    load_model_and_tokenizer,
+    load_training_data,
+    model_options,
+    open_task,
+    read_text,
+    runtime_options,
+    threads_option,
+)
 from memgpt.tasks.registry import task_def, task_names
 
 log = logging.getLogger("memgpt.cli")
 
-
 def load_eval_data(spec: str, task: str, limit: int | None) -> tuple[list[dict], list | None,
                                                                     dict]:
     """Evaluation records, training records for baselines (built-ins), and the data card."""
-    from memgpt.cli import input_path
-    from memgpt.cli_tasks import load_training_data
     from memgpt.paths import sha256_file
     from memgpt.tasks.data import dataset_card, load_builtin, parse_data_spec
 
@@ -254,7 +264,6 @@ def perplexity_cmd(file: str, window: int, memory: bool, lam, theta, max_entries
 
     from tqdm.auto import tqdm
 
-    from memgpt.cli import is_file_arg, load_model_and_tokenizer, read_text
     from memgpt.perplexity import DEFAULT_CACHE, perplexity, windows_needed
 
 
@@ -285,4 +294,3 @@ def perplexity_cmd(file: str, window: int, memory: bool, lam, theta, max_entries
     click.echo(line)
 
 
-EVAL_COMMANDS = {"eval": eval_cmd, "bench": bench_cmd, "perplexity": perplexity_cmd}

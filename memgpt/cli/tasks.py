@@ -1,0 +1,327 @@
+"""``memgpt-task`` task commands: summarize, translate, classify and qa.
+
+Each runs the shared backbone with a task folder (adapter + head + settings, see
+``memgpt.tasks.artifacts``): the shipped default unless ``--adapter NAME|PATH`` names another.
+Inputs: one text argument, a file (``.txt``: one input per line — for summarize the whole file is
+one document; ``.jsonl``/``.csv``/``.tsv``: one record per row with the task's field names) or
+``-`` for stdin. ``--json`` prints one object per input, in input order.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import click
+
+from memgpt.cli.common import (
+    RECORD_SUFFIXES,
+    SpacedStream,
+    adapter_option,
+    batch_option,
+    classify_default,
+    emit_json,
+    input_path,
+    is_file_arg,
+    model_options,
+    open_task,
+    read_inputs,
+    read_text,
+    runtime_options,
+    threads_option,
+)
+
+log = logging.getLogger("memgpt.cli")
+
+
+
+def read_documents(name: str) -> tuple[list[str], bool]:
+    """The documents to summarize and whether they came from a JSONL file (``text`` per line)."""
+    if not is_file_arg(name):
+        if not name.strip():
+            raise ValueError("the input text is empty")
+        return [name], False
+    if not name.endswith(".jsonl"):
+        return [read_text(name)], False
+    from memgpt.tasks.data import read_records
+
+    return [r["text"] for r in read_records(input_path(name), task="summarize")], True
+
+
+@click.command("summarize")
+@click.argument("file", metavar="TEXT|FILE|-")
+@click.option("--max-new-tokens", type=click.IntRange(1, 4096), default=None,
+              help="Longest summary in tokens (default: the adapter's, 48).")
+@click.option("--max-input-tokens", type=click.IntRange(16), default=None,
+              help="Longer input is truncated, with a warning (default: the adapter's, 192).")
+@click.option("--adapter", "adapter", default="summarize", show_default=True, metavar="NAME|DIR",
+              help="Task folder: the shipped default or a folder written by finetune.")
+@click.option("--batch-size", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Documents of a .jsonl file summarized together.")
+@runtime_options
+@threads_option
+@model_options
+def summarize_cmd(file: str, max_new_tokens: int | None, max_input_tokens: int | None,
+                  adapter: str, batch_size: int, runtime: str, export_dir: str | None,
+                  weights: str, device: str, as_json: bool) -> None:
+    """Summarize a text, a UTF-8 text file or stdin (-): a one-line, headline-style summary.
+
+    The argument is a file if it exists or ends in .txt/.md/.jsonl/.csv/.tsv, else the text
+    itself (see memgpt-task --help). A .jsonl file is read as one document per line
+    ({"text": ...}) and gives one summary per line. The shipped summarizer is a LoRA adapter
+    trained on BBC article -> headline pairs; it reads the first 192 tokens (--max-input-tokens)
+    and decodes greedily. --adapter DIR uses one trained by finetune; --runtime onnx /
+    --export DIR run an ONNX export (memgpt-task export).
+
+    \b
+    Examples:
+      memgpt-task summarize article.txt
+      cat article.txt | memgpt-task summarize - --max-new-tokens 60
+      memgpt-task summarize articles.jsonl --json > summaries.jsonl
+    """
+    docs, is_jsonl = read_documents(file)
+    task = open_task("summarize", adapter, weights, device, runtime, export_dir)
+    stream = not as_json and not is_jsonl
+    for i in range(0, len(docs), batch_size):
+        outs = task.generate(docs[i:i + batch_size], max_new_tokens=max_new_tokens,
+                             max_input_tokens=max_input_tokens, batch_size=batch_size,
+                             on_text=SpacedStream() if stream else None)
+        for o in outs:
+            if as_json:
+                emit_json({"summary": o.text, "input_tokens": o.input_tokens,
+                           "truncated": o.truncated, "seconds": o.seconds})
+            elif is_jsonl:
+                click.echo(o.text)
+            else:
+                click.echo()
+
+
+@click.command("translate")
+@click.argument("text", metavar="TEXT|FILE|-")
+@click.option("--src", default=None, help="Source language code (default: the adapter's, en).")
+@click.option("--tgt", default=None, help="Target language code (default: the adapter's, es).")
+@click.option("--max-new-tokens", type=click.IntRange(1, 1024), default=None,
+              help="Longest translation of one sentence in tokens (default: the adapter's, 96).")
+@click.option("--split/--no-split", default=True, show_default=True,
+              help="Translate multi-sentence input sentence by sentence (line breaks kept; "
+                   "numbers, URLs and code-like pieces copied through).")
+@adapter_option("translate")
+@batch_option
+@runtime_options
+@threads_option
+@model_options
+def translate_cmd(text, src, tgt, max_new_tokens, split, adapter, batch_size, runtime,
+                  export_dir, weights, device, as_json):
+    """Translate text (English → Spanish by default), sentence by sentence.
+
+    TEXT is the text to translate; a .txt file or stdin (-) holds one input a line; a
+    .jsonl/.csv/.tsv file holds a "text" field per row. The argument is a file if it exists or
+    ends in .txt/.md/.jsonl/.csv/.tsv, else the text. A paragraph is split into sentences,
+    each is translated, and they are joined with the input's spacing.
+    With --json: {"translation", "input_tokens", "seconds"}.
+
+    \b
+    Examples:
+      memgpt-task translate "Where is the train station?"
+      memgpt-task translate sentences.txt --json > es.jsonl
+      echo "I like tea." | memgpt-task translate -
+    """
+
+    from memgpt.tasks.segment import translate_segmented
+    from memgpt.tasks.text import LANGUAGES, language_fields
+
+    for code, flag in ((src, "--src"), (tgt, "--tgt")):
+        if code is not None and code not in LANGUAGES:
+            raise click.BadParameter(f"unknown language code {code!r}; known: "
+                                     f"{', '.join(sorted(LANGUAGES))}", param_hint=flag)
+    records, many = read_inputs(text, "translate")
+    task = open_task("translate", adapter, weights, device, runtime, export_dir)
+    info = task.settings.info
+    trained = (info.get("src"), info.get("tgt"))
+    if trained[0] and (src or trained[0], tgt or trained[1]) != trained:
+        log.warning("the model was trained for %s→%s; other languages run on what the "
+                    "backbone knows", *trained)
+    tokens: list[int] = []
+
+    def run(pieces: list[str]) -> list[str]:
+        outs = task.generate(pieces, extra=language_fields(task.settings, src, tgt),
+                             max_new_tokens=max_new_tokens, batch_size=batch_size)
+        tokens.extend(o.input_tokens for o in outs)
+        return [o.text for o in outs]
+
+    inputs = [r["text"] for r in records]
+    start = time.perf_counter()
+    if split:
+        texts = translate_segmented(inputs, run)
+    else:
+        texts = run(inputs)
+    seconds = round((time.perf_counter() - start) / max(1, len(inputs)), 4)
+    for i, out in enumerate(texts):
+        if as_json:
+            n = tokens[i] if not split else len(task.tokenizer.encode(inputs[i]))
+            emit_json({"translation": out.strip(), "input_tokens": n, "seconds": seconds})
+        else:
+            click.echo(out.strip())
+
+
+@click.command("classify")
+@click.argument("text", metavar="TEXT|FILE|-")
+@click.option("--labels", default="sentiment", show_default=True,
+              help="Shipped label set: sentiment, topic (BBC news) or spam.")
+@adapter_option(None)
+@batch_option
+@runtime_options
+@threads_option
+@model_options
+def classify_cmd(text, labels, adapter, batch_size, runtime, export_dir, weights, device,
+                 as_json):
+    """Label texts with a shipped classifier or your own (--adapter DIR from finetune).
+
+    TEXT is one text; a .txt file or stdin (-) holds one text a line; a .jsonl/.csv/.tsv file
+    holds a "text" field per row (a file: if it exists or ends in .txt/.md/.jsonl/.csv/.tsv).
+    Prints "LABEL<TAB>SCORE" per input; with --json
+    {"label", "score", "scores"}.
+
+    \b
+    Examples:
+      memgpt-task classify "I loved it"
+      memgpt-task classify --labels topic article.txt
+      memgpt-task classify --adapter my-adapter/ reviews.jsonl --json
+    """
+    records, _ = read_inputs(text, "classify")
+    task = open_task("classify", adapter or classify_default(labels), weights, device, runtime,
+                     export_dir)
+    for r in task.classify([r["text"] for r in records], batch_size=batch_size):
+        if as_json:
+            emit_json({"label": r.label, "score": r.score, "scores": r.scores})
+        else:
+            click.echo(f"{r.label}\t{r.score:.4f}")
+
+
+@click.command("qa")
+@click.argument("question", metavar="QUESTION|FILE")
+@click.option("--context", "context", metavar="FILE|-|TEXT", default=None,
+              help="The text to answer from: a file, - for stdin, or the text itself.")
+@click.option("--memory", "memory_dir", metavar="BANK_DIR", default=None,
+              help="Answer from a knowledge base (memgpt-task memory build DOCS -o BANK_DIR): "
+                   "its best passages are retrieved (BM25) and read.")
+@click.option("--top-passages", type=click.IntRange(1, 100), default=5, show_default=True,
+              help="With --memory: passages read per question.")
+@click.option("--max-answer-tokens", type=click.IntRange(1, 512), default=30, show_default=True)
+@click.option("--stride", type=click.IntRange(0, 1024), default=64, show_default=True,
+              help="Overlap in tokens between windows of a long context.")
+@click.option("--min-score", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Answer only when the span's probability is at least this; below it the "
+                   "answer is empty (weak evidence: the context may not hold the answer).")
+@adapter_option("qa")
+@runtime_options
+@threads_option
+@model_options
+def qa_cmd(question, context, memory_dir, top_passages, max_answer_tokens, stride, min_score,
+           adapter, runtime, export_dir, weights, device, as_json):
+    """Answer a question with a span of the context (extractive QA).
+
+    With --context, QUESTION is the question. Without it, QUESTION is a .jsonl/.csv/.tsv file
+    with "context" and "question" per row. Prints the answer; with --json
+    {"answer", "start", "end", "score"} (character offsets into the context; the score is the
+    span's probability). Answers are whole words. With --min-score, a span scoring lower gives
+    an empty answer (start = end = -1) and the score it had.
+
+    With --memory BANK_DIR (no --context), QUESTION is the question, or a .jsonl/.csv/.tsv file
+    with a "question" per row: the bank's --top-passages best passages are read and the best
+    span wins (its probability times the softmax of the passages' BM25 scores). Prints
+    "ANSWER<TAB>SOURCE:START-END"; with --json {"answer", "source", "start", "end", "score"},
+    where the offsets index the source file's text: open(source).read()[start:end] == answer.
+
+    \b
+    Examples:
+      memgpt-task qa --context doc.txt "Who founded the company?"
+      memgpt-task qa --context doc.txt --min-score 0.3 "When did it open?" --json
+      memgpt-task qa questions.jsonl --json
+      memgpt-task qa --memory kb "When was the bridge opened?" --json
+    """
+    if memory_dir is not None:
+        if context is not None:
+            raise click.UsageError("--memory and --context exclude each other")
+        return _qa_memory(question, memory_dir, top_passages, min_score, adapter, runtime,
+                          export_dir, weights, device, as_json,
+                          max_answer_tokens=max_answer_tokens, stride=stride)
+    if min_score != min_score:  # FloatRange lets nan through
+        raise click.BadParameter("nan is not in the range 0<=x<=1", param_hint="--min-score")
+    if context is None:
+        if Path(question).suffix.lower() not in RECORD_SUFFIXES:
+            raise click.UsageError("give --context FILE|-|TEXT, or a .jsonl/.csv/.tsv file of "
+                                   "context + question records")
+        records, _ = read_inputs(question, "qa")
+    else:
+        ctx = read_text(context) if is_file_arg(context) else context
+        if not question.strip():
+            raise ValueError("the question is empty")
+        records = [{"context": ctx, "question": question}]
+    task = open_task("qa", adapter, weights, device, runtime, export_dir)
+    for r in records:
+        span = task.answer(r["question"], r["context"], max_answer_tokens=max_answer_tokens,
+                           stride=stride)
+        if span.score < min_score:
+            span = type(span)("", -1, -1, span.score)
+        if as_json:
+            emit_json({"answer": span.answer, "start": span.start, "end": span.end,
+                       "score": span.score})
+        else:
+            click.echo(span.answer)
+
+
+def read_questions(arg: str) -> list[str]:
+    """The questions of a .jsonl/.csv/.tsv file (a "question" field per row), or ``arg`` itself."""
+    import csv
+    import io
+
+    from memgpt.tasks.data import DataError, _decode, _jsonl_rows
+
+    path = Path(arg)
+    suffix = path.suffix.lower()
+    if suffix not in RECORD_SUFFIXES:
+        if not arg.strip():
+            raise ValueError("the question is empty")
+        return [arg]
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {arg}")
+    text = _decode(path.read_bytes(), path)
+    if suffix == ".jsonl":
+        rows = list(_jsonl_rows(text, path))
+    else:
+        reader = csv.DictReader(io.StringIO(text, newline=""),
+                                delimiter="\t" if suffix == ".tsv" else ",")
+        rows = [(i, r) for i, r in enumerate(reader, 2)]
+    out = []
+    for line, row in rows:
+        q = row.get("question")
+        if not isinstance(q, str) or not q.strip():
+            raise DataError(f"{path}:{line}: 'question' is missing, empty or not a string")
+        out.append(q)
+    if not out:
+        raise DataError(f"{path}:1: no questions")
+    return out
+
+
+def _qa_memory(question, memory_dir, top_passages, min_score, adapter, runtime, export_dir,
+               weights, device, as_json, **reader_kw):
+    """``qa --memory``: retrieve passages, read them, answer with the source file's offsets."""
+    from memgpt.cli.memory import load_passages, shown_path
+    from memgpt.passages import answer_question
+
+    questions = read_questions(question)
+    index = load_passages(memory_dir)  # before the model: a bad bank fails fast
+    task = open_task("qa", adapter, weights, device, runtime, export_dir)
+    for q in questions:
+        a = answer_question(task, index, q, top_passages=top_passages, min_score=min_score,
+                            **reader_kw)
+        source = shown_path(a.path) if a.answer else None
+        if as_json:
+            emit_json({"answer": a.answer, "source": source, "start": a.start, "end": a.end,
+                       "score": a.score})
+        else:
+            click.echo(f"{a.answer}\t{source}:{a.start}-{a.end}" if a.answer else "")
+
+
