@@ -287,3 +287,16 @@ def _beam(stepper, prompt, cfg, detokenize, on_text):
         best = best[:cut] if cut is not None else best
         w.flush(best)
     return best
+
+
+def right_pad(rows: list[list[int]], pad_id: int, *, left: bool = False
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Padded ids and mask [B, T] (int64); padding on the right, or on the left if asked."""
+    width = max(len(r) for r in rows)
+    ids = np.full((len(rows), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(rows), width), dtype=np.int64)
+    for i, r in enumerate(rows):
+        cols = slice(width - len(r), width) if left else slice(0, len(r))
+        ids[i, cols] = r
+        mask[i, cols] = 1
+    return ids, mask

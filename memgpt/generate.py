@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from memgpt.decoding import GenerationConfig, cut_at_stop, decode
+from memgpt.decoding import GenerationConfig, cut_at_stop, decode, right_pad
 from memgpt.layers import KVCache, MemoryState
 
 if TYPE_CHECKING:
@@ -38,13 +38,8 @@ class TorchStepper:
 
     @torch.inference_mode()
     def prefill(self, prompts: list[list[int]]) -> tuple[np.ndarray, TorchState]:
-        width = max(len(p) for p in prompts)
-        ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(prompts), width), dtype=torch.long)
-        for i, p in enumerate(prompts):
-            ids[i, width - len(p):] = torch.tensor(p)
-            mask[i, width - len(p):] = 1
-        ids, mask = ids.to(self.device), mask.to(self.device)
+        ids, mask = (torch.from_numpy(a).to(self.device)
+                     for a in right_pad(prompts, self.pad_id, left=True))
         padded = bool((mask == 0).any())
         out = self.model(ids, attention_mask=mask if padded else None, memory=self.memory,
                          num_logits=1)

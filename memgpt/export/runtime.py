@@ -18,31 +18,18 @@ from __future__ import annotations
 import json
 import logging
 import os
-import time
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from memgpt.decoding import GenerationConfig, cut_at_stop, decode
+from memgpt.decoding import right_pad
 from memgpt.export import specs
 from memgpt.export.protoscan import ProtoError, external_locations
 from memgpt.paths import sha256_file
+from memgpt.tasks.pipeline import TaskPipeline
 from memgpt.tasks.registry import CHAT_TASK, TASK_DEFS
-from memgpt.tasks.text import (
-    Generated,
-    Label,
-    Span,
-    char_span,
-    classify_ids,
-    fit_text,
-    format_input,
-    language_fields,
-    pick_span,
-    qa_windows,
-)
 from memgpt.threads import session_options
 
 log = logging.getLogger(__name__)
@@ -281,8 +268,9 @@ class OnnxStepper:
         return OnnxState(past, state.mask[rows])
 
 
-class ExportedTask:
-    """A task run from an export folder: the same results as the torch pipelines."""
+class ExportedTask(TaskPipeline):
+    """A task run from an export folder: the task pipeline (``memgpt.tasks.pipeline``) over
+    onnxruntime, so the same results as the torch backend."""
 
     runtime = "onnx"
 
@@ -311,83 +299,16 @@ class ExportedTask:
             raise ExportFolderError(f"{self.graph.folder} is a {self.task} export, not "
                                     f"{' or '.join(tasks)}")
 
-    def generation_config(self, max_new_tokens: int | None = None) -> GenerationConfig:
-        gen = dict(self.settings.generation)
-        if max_new_tokens is not None:
-            gen["max_new_tokens"] = max_new_tokens
-        eos = {self.tokenizer.eos_id}
-        if self.tokenizer.im_end_id is not None:
-            eos.add(self.tokenizer.im_end_id)
-        gen.setdefault("eos_ids", tuple(sorted(eos)))
-        return GenerationConfig(**gen)
+    @property
+    def max_seq_len(self) -> int:
+        return int(self.graph.settings["model"]["max_seq_len"])
 
-    def generate(self, texts: Sequence[str], *, extra: dict[str, str] | None = None,
-                 max_new_tokens: int | None = None, max_input_tokens: int | None = None,
-                 batch_size: int = 1, on_text: Callable[[str], None] | None = None
-                 ) -> list[Generated]:
-        """Summaries or translations, as ``memgpt.tasks.pipelines.generate_texts``."""
-        self._need("summarize", "translate")
-        tok, cfg = self.tokenizer, self.generation_config(max_new_tokens)
-        budget = min(max_input_tokens or self.settings.max_input_tokens,
-                     self.graph.settings["model"]["max_seq_len"] - cfg.max_new_tokens - 64)
-        if budget < 1:
-            raise ValueError("--max-new-tokens leaves no room for the input in the model's context")
-        if extra is None and self.task == "translate":
-            extra = language_fields(self.settings, None, None)
-        stepper = OnnxStepper(self.graph, tok.pad_id)
-        out: list[Generated] = []
-        for i in range(0, len(texts), batch_size):
-            chunk = [fit_text(tok, t, budget) for t in texts[i:i + batch_size]]
-            prompts = [tok.encode(format_input(self.settings, tok, {"text": t, **(extra or {})}))
-                       for t, _, _ in chunk]
-            start = time.perf_counter()
-            new = decode(stepper, prompts, cfg, detokenize=tok.decode, on_text=on_text)
-            seconds = (time.perf_counter() - start) / len(chunk)
-            out += [Generated(" ".join(cut_at_stop(tok.decode(n), cfg.stop_strings).split()), k,
-                              cut, round(seconds, 4)) for n, (_, k, cut) in zip(new, chunk)]
-        return out
+    def stepper(self) -> OnnxStepper:
+        return OnnxStepper(self.graph, self.tokenizer.pad_id)
 
-    def classify(self, texts: Sequence[str], *, batch_size: int = 8) -> list[Label]:
-        """Labels of ``texts``, as ``memgpt.tasks.pipelines.classify``."""
-        self._need("classify")
-        labels, out = self.settings.labels, []
-        for i in range(0, len(texts), batch_size):
-            rows = [classify_ids(self.settings, self.tokenizer, t) for t in texts[i:i + batch_size]]
-            ids, mask = right_pad(rows, self.tokenizer.pad_id)
-            logits = self.graph.run({"input_ids": ids, "attention_mask": mask})["logits"]
-            z = np.exp(logits - logits.max(-1, keepdims=True))
-            probs = z / z.sum(-1, keepdims=True)
-            for p in probs:
-                j = int(p.argmax())
-                out.append(Label(labels[j], round(float(p[j]), 6),
-                                 {lab: round(float(v), 6) for lab, v in zip(labels, p)}))
-        return out
+    def class_logits(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        return self.graph.run({"input_ids": ids, "attention_mask": mask})["logits"]
 
-    def answer(self, question: str, context: str, *, max_answer_tokens: int = 30,
-               stride: int = 64, batch_size: int = 4) -> Span:
-        """The best answer span, as ``memgpt.tasks.pipelines.answer``."""
-        self._need("qa")
-        wins, offsets = qa_windows(self.settings, self.tokenizer, question, context, stride=stride)
-        best = None
-        for i in range(0, len(wins), batch_size):
-            group = wins[i:i + batch_size]
-            ids, mask = right_pad([w.ids for w in group], self.tokenizer.pad_id)
-            out = self.graph.run({"input_ids": ids, "attention_mask": mask})
-            best = pick_span(best, group, out["start_logits"], out["end_logits"],
-                             max_answer_tokens)
-        prob, t0, t1 = best
-        start_c, end_c = char_span(context, offsets, t0, t1)
-        return Span(context[start_c:end_c], start_c, end_c, round(prob, 6))
-
-
-def right_pad(rows: list[list[int]], pad_id: int, *, left: bool = False
-              ) -> tuple[np.ndarray, np.ndarray]:
-    """Padded ids and mask [B, T] (int64); padding on the right, or on the left if asked."""
-    width = max(len(r) for r in rows)
-    ids = np.full((len(rows), width), pad_id, dtype=_INT64)
-    mask = np.zeros((len(rows), width), dtype=_INT64)
-    for i, r in enumerate(rows):
-        cols = slice(width - len(r), width) if left else slice(0, len(r))
-        ids[i, cols] = r
-        mask[i, cols] = 1
-    return ids, mask
+    def span_logits(self, ids: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        out = self.graph.run({"input_ids": ids, "attention_mask": mask})
+        return out["start_logits"], out["end_logits"]

@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from memgpt.decoding import right_pad
 from memgpt.export import specs
-from memgpt.export.runtime import right_pad
 from memgpt.model import MemoryState
 
 SAMPLE_TEXTS = (

@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from memgpt.decoding import GenerationConfig, decode
+from memgpt.decoding import GenerationConfig, decode, right_pad
 from memgpt.export import specs
-from memgpt.export.runtime import ExportedTask, OnnxStepper, right_pad
+from memgpt.export.runtime import ExportedTask, OnnxStepper
 from memgpt.export.samples import SAMPLE_QA, SAMPLE_TEXTS, decoder_feeds
 from memgpt.generate import TorchStepper
 from memgpt.model import MemoryState
