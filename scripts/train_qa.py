@@ -24,9 +24,9 @@ import torch
 
 import memgpt
 from memgpt.tasks.data import load_builtin
-from memgpt.tasks.finetune import TrainConfig
 from memgpt.tasks.recipes import default_spec, make_examples
 from memgpt.tasks.upper import finetune_upper
+from memgpt.training import TrainConfig
 
 
 def balance(records: list[dict], n: int, max_share: float) -> list[dict]:

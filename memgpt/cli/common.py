@@ -270,7 +270,7 @@ def batch_option(f):
 def read_inputs(arg: str, task: str) -> tuple[list[dict], bool]:
     """Records of an argument that is literal text, ``-`` (stdin) or a file; and whether it was
     a file of many inputs (so plain output prints one line per input)."""
-    from memgpt.tasks.data import read_records
+    from memgpt.tasks.readers import read_records
 
     if arg != "-" and Path(arg).suffix.lower() in RECORD_SUFFIXES:
         return read_records(input_path(arg), task=task), True
@@ -330,7 +330,8 @@ def load_for_task(task: str, adapter: str, weights: str, device: str):
 
 
 def load_training_data(spec_or_path: str, task: str) -> list[dict]:
-    from memgpt.tasks.data import load_builtin, parse_data_spec, read_records
+    from memgpt.tasks.data import load_builtin, parse_data_spec
+    from memgpt.tasks.readers import read_records
 
     if spec_or_path.startswith("builtin:"):
         name, split = parse_data_spec(spec_or_path)

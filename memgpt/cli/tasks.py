@@ -44,7 +44,7 @@ def read_documents(name: str) -> tuple[list[str], bool]:
         return [name], False
     if not name.endswith(".jsonl"):
         return [read_text(name)], False
-    from memgpt.tasks.data import read_records
+    from memgpt.tasks.readers import read_records
 
     return [r["text"] for r in read_records(input_path(name), task="summarize")], True
 
@@ -277,7 +277,7 @@ def read_questions(arg: str) -> list[str]:
     import csv
     import io
 
-    from memgpt.tasks.data import DataError, _decode, _jsonl_rows
+    from memgpt.tasks.readers import DataError, _decode, _jsonl_rows
 
     path = Path(arg)
     suffix = path.suffix.lower()

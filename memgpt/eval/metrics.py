@@ -200,7 +200,8 @@ def normalize_answer(s: str) -> str:
     return " ".join(_ARTICLES.sub(" ", s).split())
 
 
-def _f1(prediction: str, truth: str) -> float:
+def squad_f1(prediction: str, truth: str) -> float:
+    """SQuAD v1.1 token F1 (0-1) of one prediction against one reference answer."""
     pred, gold = normalize_answer(prediction).split(), normalize_answer(truth).split()
     same = sum((Counter(pred) & Counter(gold)).values())
     if same == 0:  # as the v1.1 script: two empty answers give F1 0 (but EM 1)
@@ -216,7 +217,7 @@ def _squad_items(predictions: Sequence[str], references: References
     em, f1 = np.zeros(len(predictions)), np.zeros(len(predictions))
     for i, (p, refs) in enumerate(zip(predictions, _ref_lists(references))):
         em[i] = 100.0 * max(float(normalize_answer(p) == normalize_answer(r)) for r in refs)
-        f1[i] = 100.0 * max(_f1(p, r) for r in refs)
+        f1[i] = 100.0 * max(squad_f1(p, r) for r in refs)
     return em, f1
 
 

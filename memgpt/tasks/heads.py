@@ -1,4 +1,5 @@
-"""Task heads on the shared backbone, their losses, and span helpers (docs/architecture.md#tasks).
+"""Task heads on the shared backbone and their losses (docs/architecture.md#tasks); span decoding
+is torch-free, in ``memgpt.tasks.text``.
 
 * LM head — none of its own: the backbone's tied output weight (summarize, translate).
 * ``ClassificationHead`` — pools the final hidden state (last real token or mean) -> labels.
@@ -187,24 +188,6 @@ class TaskModel(nn.Module):
 # --- losses (kept apart from forward) ---------------------------------------------------------
 
 
-def lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Next-token cross-entropy, mean over the predicted tokens that are not ignored.
-
-    Args:
-        logits: [B, T, V] from the same call that read ``input_ids``.
-        labels: [B, T] aligned with ``input_ids`` (usually a copy with prompt/padding set to
-            -100). The loss shifts by one: position t predicts ``labels[:, t + 1]``.
-
-    Returns:
-        scalar; 0 (with a gradient path) when every label is ignored.
-    """
-    pred = logits[:, :-1].reshape(-1, logits.shape[-1]).float()  # [B*(T-1), V]
-    target = labels[:, 1:].reshape(-1).to(logits.device)
-    if not (target != IGNORE_INDEX).any():
-        return pred.sum() * 0.0
-    return F.cross_entropy(pred, target, ignore_index=IGNORE_INDEX)
-
-
 def classification_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Cross-entropy of logits [B, C] against label ids [B] (-100 = ignore)."""
     return F.cross_entropy(logits.float(), labels.to(logits.device), ignore_index=IGNORE_INDEX)
@@ -217,6 +200,3 @@ def span_loss(start_logits: torch.Tensor, end_logits: torch.Tensor,
     s = F.cross_entropy(start_logits.float(), start_positions.to(dev), ignore_index=IGNORE_INDEX)
     e = F.cross_entropy(end_logits.float(), end_positions.to(dev), ignore_index=IGNORE_INDEX)
     return (s + e) / 2
-
-
-# --- span decoding and long-context windows ----------------------------------------------------

@@ -1,4 +1,4 @@
-"""The project's fine-tuning recipe: records → examples → ``finetune.train`` → a task folder.
+"""The project's fine-tuning recipe: records → examples → ``memgpt.training.train`` → a task folder.
 
 Examples by task (token ids of ``format_input(spec, ...)``):
 
@@ -28,7 +28,6 @@ from tqdm import tqdm
 
 from memgpt.tasks.adapters import add_adapters, remove_adapters
 from memgpt.tasks.artifacts import TaskSpec, save_task
-from memgpt.tasks.finetune import TrainConfig, TrainResult, train
 from memgpt.tasks.heads import (
     HeadSpec,
     TaskModel,
@@ -48,6 +47,7 @@ from memgpt.tasks.text import (  # noqa: F401  (language_fields is re-exported)
     language_fields,
     qa_windows,
 )
+from memgpt.training import TrainConfig, TrainResult, train
 
 log = logging.getLogger(__name__)
 
@@ -148,10 +148,10 @@ def collate(batch: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
 
 
 def task_loss(task: str):
-    """loss_fn(model, batch) for ``finetune.train``."""
+    """loss_fn(model, batch) for ``memgpt.training.train``."""
     def loss_fn(model: TaskModel, batch: dict) -> torch.Tensor:
         if task in ("summarize", "translate"):
-            # Same value as lm_loss(model(...), labels), but the [V, D] output projection runs
+            # The next-token loss over every position, but the [V, D] output projection runs
             # only where a target token is predicted, not on every prompt position.
             hidden = features(model.backbone, batch["ids"], attention_mask=batch["mask"])
             target = batch["labels"][:, 1:]
@@ -298,31 +298,10 @@ def _load_best(module: torch.nn.Module, out_dir: Path) -> None:
 
 
 # ---------------------------------------------------------------------- the finetune command
-def _normalize(text: str) -> list[str]:
-    """SQuAD's answer normalisation: lower case, no punctuation, no articles, single spaces."""
-    import re
-    import string
-
-    text = "".join(c for c in text.lower() if c not in set(string.punctuation))
-    return re.sub(r"\b(a|an|the)\b", " ", text).split()
-
-
-def token_f1(prediction: str, truth: str) -> float:
-    from collections import Counter
-
-    p, t = _normalize(prediction), _normalize(truth)
-    common = sum((Counter(p) & Counter(t)).values())
-    if not p or not t:
-        return float(p == t)
-    if common == 0:
-        return 0.0
-    prec, rec = common / len(p), common / len(t)
-    return 2 * prec * rec / (prec + rec)
-
-
 def make_eval_fn(spec: TaskSpec, tok, records: Sequence[dict], *, limit: int = 200):
     """eval_fn(task_model) -> float for training: accuracy (classify), mean token F1 (qa), or
     minus the mean loss (generation), on the first ``limit`` records."""
+    from memgpt.eval.metrics import squad_f1
     from memgpt.tasks.pipelines import answer, classify
 
     records = list(records)[:limit]
@@ -333,7 +312,7 @@ def make_eval_fn(spec: TaskSpec, tok, records: Sequence[dict], *, limit: int = 2
             got = classify(model, tok, spec, [r["text"] for r in records])
             return sum(g.label == r["label"] for g, r in zip(got, records)) / len(records)
         if spec.task == "qa":
-            return sum(max(token_f1(answer(model, tok, spec, r["question"], r["context"]).answer,
+            return sum(max(squad_f1(answer(model, tok, spec, r["question"], r["context"]).answer,
                                     a["text"]) for a in r["answers"]) for r in records
                        ) / len(records)
         examples, loss_fn, total = make_examples(spec, tok, records), task_loss(spec.task), 0.0

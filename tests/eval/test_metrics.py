@@ -172,3 +172,12 @@ def test_registries_in_sync():
     for name, fn in METRICS.items():
         r = fn(predictions=["a b"], references=["a b"] if name == "accuracy" else [["a b"]])
         assert isinstance(r, MetricResult) and r.name == name and r.signature
+
+
+def test_squad_f1_of_one_answer_uses_the_official_normalisation():
+    from memgpt.eval.metrics import squad_f1
+
+    assert squad_f1("The Eiffel Tower!", "eiffel tower") == 1.0
+    assert squad_f1("Paris", "London") == 0.0
+    assert abs(squad_f1("big red dog", "red dog") - 0.8) < 1e-9
+    assert squad_f1("", "") == 0.0  # as the v1.1 script (EM would be 1)

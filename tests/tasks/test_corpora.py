@@ -7,7 +7,7 @@ import gzip
 import pytest
 
 from memgpt.tasks.corpora import wiki_qa_splits, wikitext_articles
-from memgpt.tasks.data import split_of
+from memgpt.tasks.splits import split_of
 
 BODY = ("{name} was born in 1901 in Leeds . {name} designed the Town Bridge , which was "
         "opened in 1932 . The bridge was closed in 1990 because of a flood . " * 3)

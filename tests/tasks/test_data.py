@@ -10,7 +10,9 @@ import json
 import pytest
 
 from memgpt.tasks import data as D
-from memgpt.tasks.data import DataError, read_records
+from memgpt.tasks import parsers as P
+from memgpt.tasks import splits as S
+from memgpt.tasks.readers import DataError, read_records
 from memgpt.tasks.registry import TASK_DEFS
 
 
@@ -123,16 +125,16 @@ def test_qa_wrong_answers_are_errors(tmp_path, row, reason):
 # ---------------------------------------------------------------------- splits
 def test_split_is_deterministic_disjoint_and_roughly_right():
     keys = [f"k{i}" for i in range(20000)]
-    a = [D.split_of(k, valid=0.1, test=0.05) for k in keys]
-    assert a == [D.split_of(k, valid=0.1, test=0.05) for k in keys]
+    a = [S.split_of(k, valid=0.1, test=0.05) for k in keys]
+    assert a == [S.split_of(k, valid=0.1, test=0.05) for k in keys]
     assert abs(a.count("test") / len(keys) - 0.05) < 0.01
     assert abs(a.count("valid") / len(keys) - 0.1) < 0.01
-    assert D.split_of("k1", valid=0.1, test=0.05, salt="other") in D.SPLITS
+    assert S.split_of("k1", valid=0.1, test=0.05, salt="other") in S.SPLITS
 
 
 def test_split_records_keeps_groups_together():
     records = [{"id": str(i), "g": f"group{i % 300}"} for i in range(3000)]
-    out = D.split_records(records, lambda r: r["g"], valid=0.2, test=0.2)
+    out = S.split_records(records, lambda r: r["g"], valid=0.2, test=0.2)
     assert sum(len(v) for v in out.values()) == 3000
     groups = {s: {r["g"] for r in rs} for s, rs in out.items()}
     assert not groups["train"] & groups["test"] and not groups["train"] & groups["valid"]
@@ -144,7 +146,7 @@ def test_tatoeba_split_by_english_sentence_with_references(tmp_path):
              f"#{i % 40} (a) & #{1000 + i} (b)" for i in range(200)]
     p = write(tmp_path, "spa.tsv", "\n".join(lines) + "\n")
     card = dataclasses.replace(D.DATASETS["tatoeba-en-es"], valid=0.25, test=0.25)
-    out = D._parse_tatoeba(p, card)
+    out = P._parse_tatoeba(p, card)
     en = {s: {r["text"] for r in rs} for s, rs in out.items()}
     assert not en["train"] & en["test"] and not en["train"] & en["valid"] and en["test"]
     assert len(out["test"]) == len(en["test"])  # one record per English sentence
@@ -160,7 +162,7 @@ def test_bbc_articles_drop_duplicates_and_group_shared_headlines(tmp_path):
                               ("sports", "001", "Other\n\nBody three \xa3.\n")]:
         (tmp_path / topic).mkdir(exist_ok=True)
         (tmp_path / topic / f"{stem}.txt").write_bytes(text.encode("latin-1"))
-    arts = {a["id"]: a for a in D._bbc_articles(tmp_path)}
+    arts = {a["id"]: a for a in P._bbc_articles(tmp_path)}
     assert sorted(arts) == ["sports/001", "tech/001", "tech/003"]
     assert arts["tech/003"]["group"] == "tech/001" and arts["sports/001"]["body"].endswith("£.")
 
@@ -172,16 +174,16 @@ ARTICLE = ("Shares in Acme Widgets rose 12% on Monday.\n\n"
 
 
 def test_cloze_items_are_exact_spans_with_a_blank():
-    items = D.cloze_items("tech/001", "Acme Widgets jumps 12% in New York", ARTICLE)
+    items = P.cloze_items("tech/001", "Acme Widgets jumps 12% in New York", ARTICLE)
     assert [it["answers"][0]["text"] for it in items] == ["Acme Widgets", "12%", "New York"]
     for it in items:
         (ans,) = it["answers"]
         assert it["context"][ans["start"]:ans["start"] + len(ans["text"])] == ans["text"]
-        assert D.BLANK in it["question"] and ans["text"] not in it["question"]
+        assert P.BLANK in it["question"] and ans["text"] not in it["question"]
         assert it["id"].startswith("tech/001#")
     # a sentence-case first word that is no name in the body, and an absent entity: no item
-    assert D.cloze_items("x", "Shares in Zorro", ARTICLE) == []
-    short = D.cloze_items("x", "New York firm", ARTICLE, max_context=50)
+    assert P.cloze_items("x", "Shares in Zorro", ARTICLE) == []
+    short = P.cloze_items("x", "New York firm", ARTICLE, max_context=50)
     assert short == []  # "New York" is beyond the 50-character context
 
 
@@ -194,8 +196,8 @@ def test_sms_quote_repair(caplog):
             'spam\tswallowed ""two"" \x92ends"\n'
             'garbage line\n'
             '3,0,plain text\n')
-    with caplog.at_level("INFO", logger="memgpt.tasks.data"):
-        recs = D.parse_sms_csv(text)
+    with caplog.at_level("INFO", logger="memgpt.tasks.parsers"):
+        recs = P.parse_sms_csv(text)
     assert [(r["label"], r["text"]) for r in recs] == [
         ("ham", "Hello, friend"), ("spam", 'Win "big" now'),
         ("ham", 'Broken "quote" opens here'), ("ham", "swallowed row one"),

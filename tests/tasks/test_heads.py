@@ -17,7 +17,6 @@ from memgpt.tasks.heads import (
     build_head,
     classification_loss,
     features,
-    lm_loss,
     pool,
     span_loss,
     windows,
@@ -90,14 +89,6 @@ def test_losses_hand_values_and_ignore_index():
     want = -F.log_softmax(torch.tensor([2.0, 0.0]), -1)[0].item()
     assert math.isclose(classification_loss(logits, torch.tensor([0, -100])).item(), want,
                         rel_tol=1e-6)
-    # lm_loss shifts: logits at t score labels[t + 1]; ignored labels do not count.
-    lm_logits = torch.full((1, 3, 5), -10.0)
-    lm_logits[0, 0, 4] = 10.0  # predicts token 4 at position 1: right
-    lm_logits[0, 1, 0] = 10.0  # predicts 0 at position 2 where the label is ignored
-    labels = torch.tensor([[7, 4, -100]])
-    expected = -F.log_softmax(lm_logits[0, 0], -1)[4].item()
-    assert math.isclose(lm_loss(lm_logits, labels).item(), expected, rel_tol=1e-6)
-    assert lm_loss(lm_logits, torch.full((1, 3), -100)).item() == 0.0
     s, e = torch.zeros(2, 4), torch.zeros(2, 4)
     assert math.isclose(span_loss(s, e, torch.tensor([0, 1]), torch.tensor([2, 3])).item(),
                         math.log(4), rel_tol=1e-6)

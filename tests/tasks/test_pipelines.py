@@ -7,7 +7,7 @@ import torch
 
 from memgpt.tasks.heads import TaskModel, build_head
 from memgpt.tasks.pipelines import answer, classify, format_input, generate_texts, qa_windows
-from memgpt.tasks.recipes import default_spec, token_f1
+from memgpt.tasks.recipes import default_spec
 
 CONTEXT = ("The quick brown fox jumps over the lazy dog. Memory helps a model remember what it "
            "read long ago, so that it can answer questions about it. Paris is the capital.")
@@ -85,15 +85,16 @@ def test_template_needs_its_fields(tiny_tokenizer):
         format_input(spec, tiny_tokenizer, {"text": "x"})
 
 
-def test_token_f1_matches_squad_normalisation():
-    assert token_f1("The Eiffel Tower!", "eiffel tower") == 1.0
-    assert token_f1("Paris", "London") == 0.0
-    assert abs(token_f1("big red dog", "red dog") - 0.8) < 1e-9
+def full_lm_loss(logits, labels):
+    """The reference: next-token cross-entropy over the whole [B, T, V] logits, labels shifted by
+    one, -100 ignored."""
+    return torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1).float(),
+                                             labels[:, 1:].flatten(), ignore_index=-100)
 
 
 def test_generation_training_loss_equals_the_full_lm_loss(tiny_model, tiny_tokenizer):
-    """task_loss only projects target positions onto the vocabulary: same value as lm_loss."""
-    from memgpt.tasks.heads import lm_loss
+    """task_loss only projects target positions onto the vocabulary: same value as the full
+    LM loss."""
     from memgpt.tasks.recipes import collate, make_examples, task_loss
 
     spec = default_spec("translate", d_model=tiny_model.config.d_model)
@@ -101,5 +102,5 @@ def test_generation_training_loss_equals_the_full_lm_loss(tiny_model, tiny_token
     records = [{"text": "Hello there", "translation": "Hola"},
                {"text": "How are you today?", "translation": "¿Cómo estás hoy?"}]
     batch = collate(make_examples(spec, tiny_tokenizer, records), tiny_tokenizer.pad_id)
-    full = lm_loss(model(batch["ids"], attention_mask=batch["mask"]), batch["labels"])
+    full = full_lm_loss(model(batch["ids"], attention_mask=batch["mask"]), batch["labels"])
     torch.testing.assert_close(task_loss("translate")(model, batch), full, rtol=1e-5, atol=1e-6)

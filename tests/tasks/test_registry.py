@@ -124,8 +124,8 @@ def test_a_new_entry_reaches_every_lookup(new_task, tmp_path):
     from memgpt.cli.eval import eval_cmd
     from memgpt.cli.train import finetune_cmd
     from memgpt.tasks.artifacts import TaskSpec
-    from memgpt.tasks.data import read_records
     from memgpt.tasks.heads import HeadSpec
+    from memgpt.tasks.readers import read_records
 
     for cmd in (eval_cmd, finetune_cmd):
         task_opt = next(p for p in cmd.params if p.name == "task")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import torch
 
 from memgpt.tasks.artifacts import load_task
-from memgpt.tasks.finetune import TrainConfig
 from memgpt.tasks.heads import SpanHead, features
 from memgpt.tasks.pipelines import answer
 from memgpt.tasks.recipes import default_spec, make_examples
 from memgpt.tasks.upper import UpperModel, cache_prefix, finetune_upper, run_blocks
+from memgpt.training import TrainConfig
 
 
 def test_cached_prefix_then_upper_blocks_equals_the_full_forward(tiny_model):

@@ -16,8 +16,8 @@ from safetensors.torch import load_file
 from memgpt.config import get_preset
 from memgpt.model import MemGPT
 from memgpt.tasks.adapters import AdapterSpec, add_adapters
-from memgpt.tasks.finetune import TrainConfig, is_main_process, train
 from memgpt.tasks.heads import HeadSpec, TaskModel, classification_loss
+from memgpt.training import TrainConfig, is_main_process, train
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -236,8 +236,8 @@ import torch
 import torch.distributed as dist
 from safetensors.torch import save_file
 sys.path.insert(0, {tests!r})
-from test_finetune import BASE, collate, loss_fn, make_data, make_task, trainable
-from memgpt.tasks.finetune import train
+from test_loop import BASE, collate, loss_fn, make_data, make_task, trainable
+from memgpt.training import train
 
 out = sys.argv[1]
 model = make_task()

@@ -1,46 +1,20 @@
-"""Multi-turn chat over the backbone: turns, a context window, conversation memory and notes.
-
-A :class:`ChatSession` keeps the conversation as a list of turns (``{"role", "content"}``,
-user and assistant alternating) and builds each model input with the instruct model's chat
-template (ChatML). Only the newest turns that fit in ``window`` tokens are put in the prompt.
-
-* **Conversation memory.** Turns that have left the window are not lost: every exchange (a user
-  turn and the reply to it) outside the window is a passage of a BM25 index
-  (:mod:`memgpt.passages`), and the exchanges that best match the new message are put back into
-  the prompt, ahead of the visible turns ("Earlier in this conversation"). The memory is derived
-  from the history alone, so a saved conversation resumes with the same memory.
-* **The memory reader.** Recalled exchanges are put into the prompt, but a small model often
-  does not use them; so the extractive QA task of the same backbone (the shipped ``qa`` folder)
-  reads the two user statements (not the user's questions) that best match the new message,
-  in the window or out of it, when the message is a question,
-  and when its answer is confident (probability >= ``READER_THRESHOLD``) the reply starts by
-  quoting the turn that holds it ("You told me earlier: ...") and the model continues from there.
-* **Notes** (``--memory``): a bank's passages or a folder of text files, searched the same way;
-  the best notes for the message go into the prompt, and the reply cites the note it used: the
-  retrieved note that shares the most words with the reply (words of the question excluded).
-* **Backends**: anything with ``tokenizer``, ``max_seq_len`` and ``stepper()`` (a
-  :class:`memgpt.decoding.Stepper`): :class:`TorchChat` over a ``MemGPT``, or :class:`OnnxChat`
-  over an exported decoder (torch-free).
-
-Saved conversations are JSON (:func:`save_conversation` / :func:`load_conversation`).
+"""The chat session: turns in a token window, conversation memory, the memory reader and notes
+(see memgpt.chat).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from memgpt.chat.notes import Note, cited_note
+from memgpt.chat.saved import save_conversation
 from memgpt.decoding import GenerationConfig, cut_at_stop, decode
-from memgpt.passages import PassageIndex, tokenize
-from memgpt.paths import decode_text
+from memgpt.passages import PassageIndex
 
-CHAT_FORMAT, CHAT_VERSION = "memgpt-chat", 1
-ROLES = ("user", "assistant")
 RECALL_HEADER = "Earlier in this conversation (no longer in view):"
 NOTES_HEADER = ("The user's notes that may help (answer from them when they do; the bracket "
                 "names the note):")
@@ -55,196 +29,6 @@ DEFAULT_WINDOW = 2048
 # 16 dev conversations of benchmarks/chat_recall.py (seed 1; 0.1 and 0.15 tie there: 15 of 16
 # facts, 1 of 16 control questions quoted), not on the reported ones (seed 0).
 READER_THRESHOLD = 0.15
-
-
-# ----------------------------------------------------------------------------- backends
-
-
-class TorchChat:
-    """The torch backend: a ``MemGPT`` and its tokenizer."""
-
-    runtime = "torch"
-
-    def __init__(self, model: Any, tokenizer: Any) -> None:
-        self.model, self.tokenizer = model, tokenizer
-        self.max_seq_len = int(model.config.max_seq_len)
-
-    def stepper(self) -> Any:
-        from memgpt.generate import TorchStepper
-
-        return TorchStepper(self.model)
-
-
-class OnnxChat:
-    """The onnxruntime backend: an exported decoder (``memgpt-task export --task chat``)."""
-
-    runtime = "onnx"
-
-    def __init__(self, folder: str | os.PathLike, *, device: str = "cpu") -> None:
-        from memgpt.export.runtime import ExportedTask, ExportFolderError
-
-        self.task = ExportedTask(folder, device=device)
-        if self.task.graph.kind != "decoder":
-            raise ExportFolderError(f"{folder} is a {self.task.task} export ({self.task.graph.kind}"
-                                    "), not a decoder: export one with `memgpt-task export "
-                                    "--task chat`")
-        self.tokenizer = self.task.tokenizer
-        self.max_seq_len = int(self.task.graph.settings["model"]["max_seq_len"])
-
-    def stepper(self) -> Any:
-        from memgpt.export.runtime import OnnxStepper
-
-        return OnnxStepper(self.task.graph, self.tokenizer.pad_id)
-
-
-# ----------------------------------------------------------------------------- notes
-
-
-@dataclass(frozen=True)
-class Note:
-    """A note passage put into a prompt."""
-
-    source: str
-    path: str
-    start: int
-    end: int
-    text: str
-    score: float
-
-    def to_dict(self) -> dict:
-        return {"source": self.source, "path": self.path, "start": self.start, "end": self.end,
-                "score": round(self.score, 4)}
-
-
-def notes_index(path: str | os.PathLike) -> PassageIndex:
-    """The notes of ``--memory``: a bank folder's passage index (``memgpt-task memory build``),
-    else the .txt/.md files of a folder (recursively) or one text file, indexed here (BM25)."""
-    from memgpt.passages import INDEX_META
-
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"no such bank, folder or file: {path}")
-    if p.is_dir() and (p / INDEX_META).is_file():
-        return PassageIndex.load(p)
-    if p.is_dir() and (p / "bank.json").is_file():
-        raise ValueError(f"{path} is a bank built before passages existed: rebuild it with "
-                         "`memgpt-task memory build`")
-    if p.is_dir():
-        files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in
-                       (".txt", ".md") and not any(part.startswith(".") for part in
-                                                   f.relative_to(p).parts))
-        if not files:
-            raise ValueError(f"{path} holds no .txt or .md files and is not a memory bank")
-        named = {f.relative_to(p).as_posix(): f for f in files}
-    elif p.is_file():
-        named = {p.name: p}
-    else:
-        raise ValueError(f"{path} is not a regular file or folder")
-    docs = {}
-    for name, f in named.items():
-        text = decode_text(f.read_bytes(), str(f), encoding="utf-8")  # offsets index this
-        if text.strip():
-            docs[name] = (text, str(f.resolve()), "")
-    if not docs:
-        raise ValueError(f"{path}: every note is empty")
-    return PassageIndex.build(docs)
-
-
-def cited_note(reply: str, question: str, notes: Sequence[Note]) -> Note | None:
-    """The note the reply used: the one sharing the most words with the reply, words of the
-    question not counted; None when no note shares two such words, or one with a digit (a
-    number, a date, a code), with the reply."""
-    said = set(tokenize(reply)) - set(tokenize(question))
-    best, best_n = None, 0
-    for n in notes:
-        shared = said & set(tokenize(n.text))
-        k = len(shared)
-        if k > best_n and (k >= 2 or any(c.isdigit() for w in shared for c in w)):
-            best, best_n = n, k
-    return best
-
-
-# ----------------------------------------------------------------------------- saving
-
-
-def conversation_dict(turns: Sequence[dict], system: str | None, window: int | None) -> dict:
-    return {"format": CHAT_FORMAT, "version": CHAT_VERSION, "system": system,
-            "window": window, "turns": [{"role": t["role"], "content": t["content"]}
-                                        for t in turns]}
-
-
-def check_save_path(path: str | os.PathLike) -> Path:
-    """``path`` as a file a conversation can be saved to: not a folder, in a folder that
-    exists (no folders are created)."""
-    p = Path(path)
-    if p.is_dir():
-        raise ValueError(f"{path} is a directory")
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.exists():
-        raise ValueError(f"cannot save to {path}: no such folder {parent}")
-    if not parent.is_dir():
-        raise ValueError(f"cannot save to {path}: {parent} is not a folder")
-    if p.exists() and not p.is_file():
-        raise ValueError(f"cannot save to {path}: not a regular file")
-    return p
-
-
-def save_conversation(path: str | os.PathLike, turns: Sequence[dict], system: str | None,
-                      window: int | None) -> None:
-    """Write a conversation as JSON, atomically (an existing file is replaced whole or kept)."""
-    from memgpt.paths import atomic_write_text
-
-    p = check_save_path(path)
-    atomic_write_text(p, json.dumps(conversation_dict(turns, system, window), indent=2,
-                                    ensure_ascii=False) + "\n")
-
-
-def load_conversation(path: str | os.PathLike) -> dict:
-    """A saved conversation: ``{"system", "window", "turns"}``; one-line errors for a file that is
-    missing, not JSON, not a memgpt chat file, of a newer version, or with malformed turns."""
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"no such file: {path}")
-    if not p.is_file():
-        raise ValueError(f"{path} is not a regular file")
-    try:
-        d = json.loads(p.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise ValueError(f"{path} is not a saved conversation (not UTF-8 text)") from None
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path} is not a saved conversation (not JSON: {e.msg} at line "
-                         f"{e.lineno})") from None
-    if not isinstance(d, dict) or d.get("format") != CHAT_FORMAT:
-        raise ValueError(f"{path} is not a memgpt chat file (no \"format\": \"{CHAT_FORMAT}\"); "
-                         "save one with /save FILE")
-    if d.get("version") != CHAT_VERSION:
-        raise ValueError(f"{path}: unsupported chat file version {d.get('version')!r} (this "
-                         f"memgpt reads {CHAT_VERSION})")
-    turns = d.get("turns")
-    if not isinstance(turns, list):
-        raise ValueError(f"{path}: \"turns\" must be a list")
-    for i, t in enumerate(turns):
-        if not isinstance(t, dict) or t.get("role") not in ROLES or \
-                not isinstance(t.get("content"), str):
-            raise ValueError(f"{path}: turn {i} must be {{\"role\": \"user\"|\"assistant\", "
-                             "\"content\": string}")
-        if t["role"] != ROLES[i % 2]:
-            raise ValueError(f"{path}: turn {i} should be a {ROLES[i % 2]} turn (turns alternate, "
-                             "user first)")
-    if len(turns) % 2:
-        raise ValueError(f"{path}: the last turn has no reply (a saved conversation holds whole "
-                         "exchanges)")
-    system = d.get("system")
-    if system is not None and not isinstance(system, str):
-        raise ValueError(f"{path}: \"system\" must be a string or null")
-    window = d.get("window")
-    if window is not None and (not isinstance(window, int) or isinstance(window, bool)
-                               or window < 16):
-        raise ValueError(f"{path}: \"window\" must be an integer >= 16 or null")
-    return {"system": system, "window": window, "turns": turns}
-
-
-# ----------------------------------------------------------------------------- the session
 
 
 @dataclass
