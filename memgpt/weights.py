@@ -5,7 +5,8 @@ Every importer returns ``(ModelConfig, state_dict, Tokenizer)`` with fp32 tensor
 
 llama.cpp's HF->GGUF converter stores the q/k projection rows permuted for the interleaved-pair
 rotary layout; our model uses the Hugging Face half-split ("rotate_half") layout, so the GGUF
-importer undoes that permutation (:func:`unpermute_rotary`). ``tests/test_weights.py`` proves it.
+importer undoes that permutation (:func:`unpermute_rotary`); ``tests/test_weights.py`` proves it
+on a tiny GGUF file written by the test.
 """
 
 from __future__ import annotations
@@ -54,8 +55,8 @@ def unpermute_rotary(w: torch.Tensor, n_heads: int) -> torch.Tensor:
 def _with_memory(config: ModelConfig) -> ModelConfig:
     """The smollm2-135m preset's memory settings when the shapes are that preset's."""
     preset = get_preset("smollm2-135m")
-    mem = preset.memory if config.replace(memory=preset.memory) == preset else MemoryConfig()
-    return config.replace(memory=mem)
+    same_shapes = config.replace(memory=MemoryConfig()) == preset.replace(memory=MemoryConfig())
+    return config.replace(memory=preset.memory if same_shapes else MemoryConfig())
 
 
 # ---------------------------------------------------------------------- GGUF
