@@ -127,33 +127,11 @@ def print_table(result: dict) -> None:
                    f"(model − baseline {result['model_minus_baseline'][name]:+.2f})")
 
 
-@click.command("eval")
-@click.option("--task", type=TaskChoice(), required=True)
-@click.option("--data", required=True, metavar="FILE|builtin:NAME:SPLIT",
-              help="JSONL/CSV/TSV with the task's fields + reference (summary, translation, "
-                   "label, answers), or a built-in split such as builtin:tatoeba-en-es:test.")
-@click.option("--adapter", default=None, metavar="NAME|DIR",
-              help="Task folder (default: the shipped one; classify on a built-in dataset: "
-                   "its classifier, else --labels).")
-@click.option("--labels", default="sentiment", show_default=True,
-              help="classify: the shipped label set when no --adapter is given.")
-@click.option("--limit", type=click.IntRange(1), default=None, help="First N records only.")
-@click.option("--batch-size", type=click.IntRange(1, 256), default=8, show_default=True)
-@click.option("-o", "--output", required=True, metavar="DIR",
-              help="Report folder: results.json, results.md, predictions.jsonl, scores.png.")
-@runtime_options
-@threads_option
-@model_options
-def eval_cmd(task, data, adapter, labels, limit, batch_size, output, runtime, export_dir,
-             weights, device, as_json):
-    """Score a task on labelled data against baselines; write a reproducible report.
-
-    \b
-    Examples:
-      memgpt-task eval --task translate --data builtin:tatoeba-en-es:test -o reports/mt
-      memgpt-task eval --task summarize --data my.jsonl -o reports/sum
-      memgpt-task eval --task classify --data builtin:bbc-topic:test --runtime onnx -o r/topic
-    """
+def run_eval(task: str, data: str, adapter: str | None, labels: str, limit: int | None,
+             batch_size: int, out: Path, runtime: str, export_dir: str | None, weights: str,
+             device: str) -> dict:
+    """One evaluation: load the data, run the task, score it against the baselines, write the
+    report to ``out``; returns the result (without its per-item rows)."""
     from memgpt.eval import report
     from memgpt.eval.runner import evaluate
 
@@ -172,14 +150,116 @@ def eval_cmd(task, data, adapter, labels, limit, batch_size, output, runtime, ex
                    "model_hashes": ident, "settings": task_settings(runner),
                    "libraries": report.library_versions(), "run": report.run_info(),
                    "adapter": str(adapter)})
-    out = Path(output)
     write_eval(out, result)
+    return result
+
+
+def default_runs() -> list[tuple[str, str, str]]:
+    """(task, built-in test split, shipped folder) for every shipped default and every built-in
+    dataset it is scored on (``TaskDef.datasets``), in registry order."""
+    from memgpt.tasks.registry import TASK_DEFS
+
+    return [(d.name, f"builtin:{ds}:test", folder)
+            for d in TASK_DEFS.values() for ds, folder in d.datasets.items()]
+
+
+def summary_row(result: dict, folder_name: str, report: str) -> dict:
+    main = result["main_metric"]
+    return {"task": result["task"], "adapter": folder_name, "data": result["data"]["name"],
+            "n": result["n"], "metric": main, "model": result["model"]["values"][main],
+            "model_values": result["model"]["values"],
+            "baselines": {k: b["values"][main] for k, b in result["baselines"].items()},
+            "model_minus_baseline": result["model_minus_baseline"],
+            "seconds_per_item": result["timing"]["seconds_per_item"],
+            "signature": result["model"].get("signature"), "report": report}
+
+
+def summary_markdown(summary: dict) -> str:
+    lines = ["# Shipped defaults on their built-in test splits", "",
+             f"One run of `{summary['command']}` ({summary['run'].get('machine', '')}, "
+             f"{summary['runtime']}). Each row links its full report.", "",
+             "| task folder | data | n | metric | model | baselines | model − best baseline |",
+             "| --- | --- | ---: | --- | ---: | --- | ---: |"]
+    for r in summary["results"]:
+        base = ", ".join(f"{k} {v:.2f}" for k, v in r["baselines"].items()) or "—"
+        gap = min(r["model_minus_baseline"].values(), default=None)  # vs the strongest
+        lines.append(f"| [{r['adapter']}]({r['report']}) | {r['data']} | {r['n']} | "
+                     f"{r['metric']} | {r['model']:.2f} | {base} | "
+                     f"{'—' if gap is None else f'{gap:+.2f}'} |")
+    return "\n".join(lines) + "\n"
+
+
+@click.command("eval")
+@click.option("--task", type=TaskChoice(), default=None, help="The task (not with --defaults).")
+@click.option("--data", default=None, metavar="FILE|builtin:NAME:SPLIT",
+              help="JSONL/CSV/TSV with the task's fields + reference (summary, translation, "
+                   "label, answers), or a built-in split such as builtin:tatoeba-en-es:test.")
+@click.option("--defaults", "all_defaults", is_flag=True,
+              help="Score every shipped task folder on the test split of each built-in dataset "
+                   "it belongs to: one report per run in OUTPUT/FOLDER-DATASET/ and a summary "
+                   "(summary.json, summary.md).")
+@click.option("--adapter", default=None, metavar="NAME|DIR",
+              help="Task folder (default: the shipped one; classify on a built-in dataset: "
+                   "its classifier, else --labels).")
+@click.option("--labels", default="sentiment", show_default=True,
+              help="classify: the shipped label set when no --adapter is given.")
+@click.option("--limit", type=click.IntRange(1), default=None, help="First N records only.")
+@click.option("--batch-size", type=click.IntRange(1, 256), default=8, show_default=True)
+@click.option("-o", "--output", required=True, metavar="DIR",
+              help="Report folder: results.json, results.md, predictions.jsonl, scores.png.")
+@runtime_options
+@threads_option
+@model_options
+def eval_cmd(task, data, all_defaults, adapter, labels, limit, batch_size, output, runtime,
+             export_dir, weights, device, as_json):
+    """Score a task on labelled data against baselines; write a reproducible report.
+
+    \b
+    Examples:
+      memgpt-task eval --task translate --data builtin:tatoeba-en-es:test -o reports/mt
+      memgpt-task eval --task summarize --data my.jsonl -o reports/sum
+      memgpt-task eval --task classify --data builtin:bbc-topic:test --runtime onnx -o r/topic
+      memgpt-task eval --defaults -o benchmarks/results/defaults
+    """
+    out = Path(output)
+    if all_defaults:
+        if task or data or adapter or export_dir:
+            raise click.UsageError("--defaults runs every shipped folder: drop --task, --data, "
+                                   "--adapter and --export")
+        return _eval_defaults(limit, batch_size, out, runtime, weights, device, as_json)
+    if not task or not data:
+        raise click.UsageError("give --task and --data (or --defaults)")
+    result = run_eval(task, data, adapter, labels, limit, batch_size, out, runtime, export_dir,
+                      weights, device)
     if as_json:
         emit_json({"output": str(out), "model": result["model"]["values"],
                    "baselines": {k: v["values"] for k, v in result["baselines"].items()}})
     else:
         print_table(result)
         click.echo(f"report: {out}/results.md")
+
+
+def _eval_defaults(limit, batch_size, out: Path, runtime, weights, device, as_json) -> None:
+    from memgpt.eval import report
+
+    rows = []
+    for task, data, folder in default_runs():
+        dataset = data.split(":")[1] if data.startswith("builtin:") else Path(data).stem
+        name = f"{Path(folder).name}-{dataset}"
+        result = run_eval(task, data, folder, "", limit, batch_size, out / name, runtime, None,
+                          weights, device)
+        rows.append(summary_row(result, Path(folder).name, f"{name}/results.json"))
+        if as_json:
+            emit_json({"output": str(out / name), **rows[-1]})
+        else:
+            print_table(result)
+    command = f"memgpt-task eval --defaults -o {out}" + (f" --limit {limit}" if limit else "")
+    summary = {"command": command, "limit": limit, "runtime": runtime,
+               "weights": weights, "run": report.run_info(), "results": rows}
+    report.write_json(out / "summary.json", summary)
+    report.atomic_write(out / "summary.md", summary_markdown(summary))
+    if not as_json:
+        click.echo(f"summary: {out}/summary.md")
 
 
 @click.command("bench")

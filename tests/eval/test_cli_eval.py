@@ -188,3 +188,36 @@ def test_bench_runs_every_system_and_measures_speed(setup, tmp_path, tiny_weight
     assert (tmp_path / "bench" / "memory_bank_size.png").is_file()
     for name in ("results.md", "predictions.jsonl", "quality_latency_classify.png"):
         assert (tmp_path / "bench" / name).is_file()
+
+
+def test_eval_defaults_runs_every_default_and_writes_a_summary(setup, monkeypatch):
+    import memgpt.cli.eval as E
+
+    d, folders, env = setup
+    runs = [("classify", str(d / "cls.jsonl"), str(folders["classify"])),
+            ("qa", str(d / "qa.jsonl"), str(folders["qa"]))]
+    monkeypatch.setattr(E, "default_runs", lambda: runs)
+    out = d / "defaults"
+    r = invoke(env, "eval", "--defaults", "--runtime", "torch", "-o", str(out))
+    assert r.exit_code == 0, r.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert [(x["task"], x["n"]) for x in summary["results"]] == [("classify", 18), ("qa", 1)]
+    for row in summary["results"]:
+        report = json.loads((out / row["report"]).read_text())  # each row's own full report
+        assert report["model"]["values"][row["metric"]] == row["model"]
+        assert row["model_minus_baseline"] == report["model_minus_baseline"]
+    md = (out / "summary.md").read_text()
+    assert md.count("\n| [") == 2 and "memgpt-task eval --defaults" in md
+    bad = invoke(env, "eval", "--defaults", "--task", "qa", "-o", str(out))
+    assert bad.exit_code == 2 and "--defaults runs every shipped folder" in bad.output
+    assert invoke(env, "eval", "-o", str(out)).exit_code == 2  # no --task/--data, no --defaults
+
+
+def test_default_runs_cover_every_shipped_folder_and_dataset():
+    from memgpt.cli.eval import default_runs
+    from memgpt.tasks.registry import TASK_DEFS, shipped_defaults
+
+    runs = default_runs()
+    assert {f for _, _, f in runs} == set(shipped_defaults().values())
+    assert len(runs) == sum(len(d.datasets) for d in TASK_DEFS.values())
+    assert all(data.startswith("builtin:") and data.endswith(":test") for _, data, _ in runs)
