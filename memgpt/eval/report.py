@@ -35,10 +35,35 @@ def library_versions() -> dict[str, str]:
     return out
 
 
+def code_revision() -> str:
+    """The git revision of the memgpt checkout that is running (``+dirty`` when it has
+    uncommitted changes to tracked files), or "" when memgpt is not run from a git checkout."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    if not (root / ".git").exists():
+        return ""
+    try:
+        rev = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
+                             text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain",
+                                "--untracked-files=no"], capture_output=True, text=True,
+                               timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return f"{rev}+dirty" if rev and dirty else rev
+
+
 def run_info() -> dict[str, Any]:
+    """Where and with which code a report was made: time, machine, memgpt version, the git
+    revision of the checkout and the exporter revision (``memgpt.export.specs``)."""
+    from memgpt import __version__
+    from memgpt.export.specs import EXPORTER_REVISION
+
     return {"timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "machine": platform.machine(), "platform": platform.system(),
-            "cpu_count": os.cpu_count()}
+            "cpu_count": os.cpu_count(), "memgpt": __version__,
+            "code_revision": code_revision(), "exporter_revision": EXPORTER_REVISION}
 
 
 def write_predictions(path: Path, rows: list[dict]) -> None:
