@@ -46,8 +46,9 @@ def json_numbers(obj) -> list[float]:
         return []
     if isinstance(obj, (int, float)):
         return [float(obj)]
-    if isinstance(obj, dict):
-        return [x for v in obj.values() for x in json_numbers(v)]
+    if isinstance(obj, dict):  # numeric keys ("5" examples per label, "1000" entries) count too
+        keys = [float(k) for k in obj if re.fullmatch(r"-?\d+(?:\.\d+)?", k)]
+        return keys + [x for v in obj.values() for x in json_numbers(v)]
     if isinstance(obj, list):
         return [x for v in obj for x in json_numbers(v)]
     return []

@@ -169,27 +169,37 @@ def translate_cmd(text, src, tgt, max_new_tokens, split, adapter, batch_size, ru
 @click.argument("text", metavar="TEXT|FILE|-")
 @click.option("--labels", default="sentiment", show_default=True,
               help="Shipped label set: sentiment, topic (BBC news) or spam.")
+@click.option("--examples", "examples_file", default=None, metavar="FILE",
+              help="Labelled examples (a \"text\" and a \"label\" per row; .jsonl/.csv/.tsv): "
+                   "label texts by their similarity to them, with any labels and no training; "
+                   "averaged with the classifier's head when all their labels are its labels.")
 @adapter_option(None)
 @batch_option
 @runtime_options
 @threads_option
 @model_options
-def classify_cmd(text, labels, adapter, batch_size, runtime, export_dir, weights, device,
-                 as_json):
+def classify_cmd(text, labels, examples_file, adapter, batch_size, runtime, export_dir, weights,
+                 device, as_json):
     """Label texts with a shipped classifier or your own (--adapter DIR from finetune).
 
     TEXT is one text; a .txt file or stdin (-) holds one text a line; a .jsonl/.csv/.tsv file
     holds a "text" field per row (a file: if it exists or ends in .txt/.md/.jsonl/.csv/.tsv).
     Prints "LABEL<TAB>SCORE" per input; with --json
-    {"label", "score", "scores"}.
+    {"label", "score", "scores"}; with --examples also "source" ("examples", or
+    "examples+head") and "nearest" (the most similar example: its row, label, similarity).
 
     \b
     Examples:
       memgpt-task classify "I loved it"
       memgpt-task classify --labels topic article.txt
       memgpt-task classify --adapter my-adapter/ reviews.jsonl --json
+      memgpt-task classify --examples examples.jsonl "The striker scored twice" --json
     """
     records, _ = read_inputs(text, "classify")
+    if examples_file is not None:
+        return _classify_by_examples([r["text"] for r in records], examples_file,
+                                     adapter or classify_default(labels), batch_size, runtime,
+                                     export_dir, weights, device, as_json)
     task = open_task("classify", adapter or classify_default(labels), weights, device, runtime,
                      export_dir)
     for r in task.classify([r["text"] for r in records], batch_size=batch_size):
@@ -197,6 +207,42 @@ def classify_cmd(text, labels, adapter, batch_size, runtime, export_dir, weights
             emit_json({"label": r.label, "score": r.score, "scores": r.scores})
         else:
             click.echo(f"{r.label}\t{r.score:.4f}")
+
+
+def _classify_by_examples(texts, examples_file, adapter, batch_size, runtime, export_dir, weights,
+                          device, as_json) -> None:
+    """``classify --examples``: the example memory (``memgpt.tasks.examples``), and the head."""
+    import numpy as np
+
+    from memgpt.tasks.examples import ExampleMemory, combine, feature_layer, read_examples
+
+    if runtime == "onnx" or export_dir:
+        raise click.UsageError("--examples reads the backbone's features, which an export does "
+                               "not give: drop --runtime onnx / --export")
+    ex_texts, ex_labels = read_examples(input_path(examples_file))
+    task = open_task("classify", adapter, weights, device, "torch")
+    layer = feature_layer(task.model.backbone.config.n_layers)
+    memory = ExampleMemory(task.embed(ex_texts, layers=[layer], batch_size=batch_size)[0],
+                           ex_labels)
+    feats = task.embed(texts, layers=[layer], batch_size=batch_size)[0]
+    probs, used_head = memory.probs(feats), False
+    head_labels = list(task.settings.labels)
+    if set(memory.labels) <= set(head_labels):
+        head = task.classify(texts, batch_size=batch_size)
+        head_probs = np.array([[h.scores[lab] for lab in head_labels] for h in head])
+        probs, used_head = combine(probs, memory.labels, head_probs, head_labels)
+    near, sims = memory.nearest(feats)
+    for p, j, sim in zip(probs, near, sims):
+        k = int(p.argmax())
+        label, score = memory.labels[k], round(float(p[k]), 6)
+        if as_json:
+            emit_json({"label": label, "score": score,
+                       "scores": {lab: round(float(v), 6) for lab, v in zip(memory.labels, p)},
+                       "source": "examples+head" if used_head else "examples",
+                       "nearest": {"row": int(j) + 1, "label": ex_labels[j],
+                                   "similarity": round(float(sim), 6)}})
+        else:
+            click.echo(f"{label}\t{score:.4f}")
 
 
 @click.command("qa")

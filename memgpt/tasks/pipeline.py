@@ -68,6 +68,13 @@ class TaskPipeline:
     def span_logits(self, ids: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
 
+    def hidden_states(self, ids: np.ndarray, mask: np.ndarray, layers: Sequence[int]
+                      ) -> list[np.ndarray]:
+        """The backbone's hidden states [B, T, D] at ``layers`` (0: the embeddings, n_layers: the
+        final normed state); the example memory of ``classify --examples`` reads them."""
+        raise ValueError(f"classify --examples reads the backbone's features, which the "
+                         f"{self.runtime} runtime does not give: use --runtime torch")
+
     def _need(self, *tasks: str) -> None:
         if self.task not in tasks:
             raise ValueError(f"this is a {self.task} task folder, not {' or '.join(tasks)}")
@@ -130,6 +137,20 @@ class TaskPipeline:
                 out.append(Label(labels[j], round(float(p[j]), 6),
                                  {lab: round(float(v), 6) for lab, v in zip(labels, p)}))
         return out
+
+    def embed(self, texts: Sequence[str], *, layers: Sequence[int], batch_size: int = 8
+              ) -> list[np.ndarray]:
+        """Mean-pooled hidden states of ``texts`` (formatted and cut as ``classify`` does) at
+        each of ``layers``: one [N, D] float32 array per layer."""
+        self._need("classify")
+        out: list[list[np.ndarray]] = [[] for _ in layers]
+        for i in range(0, len(texts), batch_size):
+            rows = [classify_ids(self.settings, self.tokenizer, t) for t in texts[i:i + batch_size]]
+            ids, mask = right_pad(rows, self.tokenizer.pad_id)
+            weights = mask[..., None].astype(np.float32)
+            for j, h in enumerate(self.hidden_states(ids, mask, layers)):
+                out[j].append((h * weights).sum(1) / weights.sum(1))
+        return [np.concatenate(o).astype(np.float32) for o in out]
 
     def answer(self, question: str, context: str, *, max_answer_tokens: int = 30,
                stride: int = 64, batch_size: int = 4) -> Span:

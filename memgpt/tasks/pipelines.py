@@ -70,6 +70,17 @@ class TorchTask(TaskPipeline):
         start, end = self._run(ids, mask)
         return start.float().cpu().numpy(), end.float().cpu().numpy()
 
+    def hidden_states(self, ids: np.ndarray, mask: np.ndarray, layers: Sequence[int]
+                      ) -> list[np.ndarray]:
+        n = self.model.backbone.config.n_layers
+        if any(not 0 <= layer <= n for layer in layers):
+            raise ValueError(f"feature layers must be in 0..{n}, got {list(layers)}")
+        with torch.inference_mode():
+            out = self.model.backbone(torch.from_numpy(ids).to(self.device),
+                                      attention_mask=torch.from_numpy(mask).to(self.device),
+                                      output_hidden_states=True, num_logits=1)
+        return [out.hidden_states[layer].float().cpu().numpy() for layer in layers]
+
 
 # The same tasks as functions of (task model, tokenizer, spec), for recipes, tests and benchmarks.
 def generate_texts(model: TaskModel, tok, spec: TaskSpec, texts: Sequence[str],
