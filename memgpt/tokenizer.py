@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import json
 import logging
 import os
 from collections.abc import Iterable, Sequence
@@ -29,6 +30,11 @@ CONTROL, USER_DEFINED = 3, 4  # GGUF token types (1 normal, 2 unknown, 3 control
 DEFAULT_SYSTEM = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
 _BOS_NAMES = ("<|im_start|>", "<s>", "<|begin_of_text|>", "<|endoftext|>")
 _EOS_NAMES = ("<|im_end|>", "</s>", "<|eot_id|>", "<|endoftext|>")
+# GPT-2's pre-tokenizer regex (what ``ByteLevel(use_regex=True)`` runs), the only regex a loaded
+# tokenizer.json may carry: ``tokenizers`` runs regexes on Oniguruma, a backtracking engine, so a
+# pattern such as ``(a+)+$`` takes exponential time (or panics at its retry limit) on some inputs.
+GPT2_PATTERN = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
+_KNOWN_REGEXES = frozenset({GPT2_PATTERN})
 
 
 def bytes_to_unicode() -> dict[int, str]:
@@ -133,7 +139,13 @@ class Tokenizer:
         if not path.is_file():
             raise FileNotFoundError(f"no such tokenizer file: {path}")
         try:
-            tok = _HFTokenizer.from_file(str(path))
+            text = path.read_text(encoding="utf-8")
+            _check_regexes(json.loads(text), path)
+            tok = _HFTokenizer.from_str(text)
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+            raise ValueError(f"cannot read tokenizer {path}: not JSON ({e})") from None
+        except ValueError:
+            raise
         except Exception as e:  # tokenizers raises a bare Exception on malformed JSON
             raise ValueError(f"cannot read tokenizer {path}: {str(e).splitlines()[0]}") from None
         vocab = tok.get_vocab(with_added_tokens=True)
@@ -237,6 +249,25 @@ class Tokenizer:
     def __repr__(self) -> str:
         return (f"Tokenizer(vocab_size={self.vocab_size}, bos_id={self._bos}, "
                 f"eos_id={self._eos}, pad_id={self._pad})")
+
+
+def _check_regexes(doc: Any, path: Path) -> None:
+    """Refuse a tokenizer.json whose normalizer, pre-tokenizer, post-processor or decoder holds
+    a regex other than GPT-2's (see ``GPT2_PATTERN``); literal ``String`` patterns are fine."""
+    if not isinstance(doc, dict):
+        raise ValueError(f"cannot read tokenizer {path}: not a JSON object")
+    todo = [doc.get(k) for k in ("normalizer", "pre_tokenizer", "post_processor", "decoder")]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, list):
+            todo.extend(node)
+        elif isinstance(node, dict):
+            regex = node.get("Regex")
+            if regex is not None and regex not in _KNOWN_REGEXES:
+                raise ValueError(f"tokenizer {path} uses the regular expression {str(regex)[:60]!r}"
+                                 "; only the byte-level GPT-2/SmolLM2 pre-tokenizer is supported "
+                                 "(other regexes can take exponential time)")
+            todo.extend(node.values())
 
 
 def _check_text(text: Any) -> str:

@@ -188,7 +188,10 @@ def _hf_tensors(folder: Path) -> dict[str, torch.Tensor]:
         raise FileNotFoundError(f"no model.safetensors (or index) in {folder}")
     out: dict[str, torch.Tensor] = {}
     for shard in shards:
-        out.update(load_file(str(folder / shard)))
+        try:
+            out.update(load_file(str(folder / shard)))
+        except Exception as e:  # safetensors raises its own error type on corrupt files
+            raise ValueError(f"cannot read {folder / shard}: {e}") from None
     return out
 
 

@@ -147,6 +147,16 @@ def _load_weights(path: Path) -> dict[str, torch.Tensor]:
         raise ValueError(f"{path}: unreadable safetensors file ({e})") from None
 
 
+def _check_fit(state: dict[str, torch.Tensor], own: dict[str, torch.Tensor], where: Path,
+               what: str) -> None:
+    """Every tensor of ``state`` is floating point and of the shape of its parameter in ``own``
+    (``copy_`` would broadcast a smaller one and cast an integer one silently)."""
+    bad = [f"{k} {tuple(v.shape)} {v.dtype} vs {tuple(own[k].shape)}" for k, v in state.items()
+           if k in own and (not v.is_floating_point() or v.shape != own[k].shape)]
+    if bad:
+        raise ValueError(f"{where}: {what} weights do not fit the model ({'; '.join(bad[:3])})")
+
+
 def check_backbone(spec: TaskSpec, backbone: torch.nn.Module, where: str) -> None:
     """Refuse an artifact trained on other backbone weights."""
     from memgpt.checkpoint import backbone_hash
@@ -180,11 +190,22 @@ def load_task(name_or_path: str | os.PathLike, backbone: torch.nn.Module) -> tup
             remove_adapters(backbone)
             raise ValueError(f"{folder}: adapter weights do not match the spec "
                              f"(unknown {unknown[:3]}, missing {missing[:3]})")
+        try:
+            _check_fit(state, own, folder, "adapter")
+        except ValueError:
+            remove_adapters(backbone)
+            raise
         with torch.no_grad():
             for k, v in state.items():
                 own[k].copy_(v)
     head = build_head(spec.head)
     if head is not None:
-        head.load_state_dict(_load_weights(folder / "head.safetensors"))
+        state, own = _load_weights(folder / "head.safetensors"), head.state_dict()
+        missing, unknown = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+        if missing or unknown:
+            raise ValueError(f"{folder}: head weights do not match the spec "
+                             f"(unknown {unknown[:3]}, missing {missing[:3]})")
+        _check_fit(state, own, folder, "head")
+        head.load_state_dict(state)
         head.to(next(backbone.parameters()).device)
     return spec, TaskModel(backbone, spec.head, head).eval()
