@@ -1,8 +1,8 @@
 """Checkpoint folders: save, and load a model or tokenizer from a name or a path.
 
 Our checkpoint folder holds ``config.json`` (:meth:`ModelConfig.to_json`), ``model.safetensors``
-and ``tokenizer.json``; every file is written atomically. Only safetensors and JSON are ever read
-(never pickles).
+and ``tokenizer.json``; :func:`save_checkpoint` publishes them together
+(``paths.atomic_update_dir``). Only safetensors and JSON are ever read (never pickles).
 
 ``load_model`` / ``load_tokenizer`` resolve ``name_or_path`` in this order:
 
@@ -27,7 +27,13 @@ from safetensors.torch import load_file, save_file
 
 from memgpt.config import PRESETS, ModelConfig, get_preset
 from memgpt.model import MemGPT
-from memgpt.paths import atomic_path, atomic_write_text, cache_dir, publish_file
+from memgpt.paths import (
+    atomic_path,
+    atomic_update_dir,
+    atomic_write_text,
+    cache_dir,
+    publish_file,
+)
 from memgpt.tokenizer import Tokenizer, build_test_tokenizer
 from memgpt.weights import _hf_config, load_gguf, load_hf_folder
 
@@ -63,11 +69,17 @@ def write_checkpoint(folder: str | os.PathLike, config: ModelConfig,
 
 
 def save_checkpoint(model: MemGPT, tokenizer: Tokenizer, path: str | os.PathLike) -> Path:
-    """Save ``model`` (all parameters, memory included) and ``tokenizer`` to folder ``path``."""
+    """Save ``model`` (all parameters, memory included) and ``tokenizer`` to folder ``path``.
+
+    The files are written to a temporary folder and swapped in together, so a crash leaves the
+    previous checkpoint or the new one at ``path``, never a mix (other plain files in ``path``
+    are kept)."""
     if tokenizer.vocab_size > model.config.vocab_size:
         raise ValueError(f"tokenizer has {tokenizer.vocab_size} tokens but the model only "
                          f"{model.config.vocab_size}")
-    return write_checkpoint(path, model.config, model.state_dict(), tokenizer)
+    with atomic_update_dir(path) as folder:
+        write_checkpoint(folder, model.config, model.state_dict(), tokenizer)
+    return Path(path)
 
 
 # ---------------------------------------------------------------------- resolution

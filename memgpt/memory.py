@@ -32,7 +32,7 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from memgpt.checkpoint import backbone_hash
-from memgpt.paths import atomic_path, atomic_write_text
+from memgpt.paths import atomic_path, atomic_update_dir, atomic_write_text
 from memgpt.retrieval import topk_search
 
 log = logging.getLogger(__name__)
@@ -329,15 +329,16 @@ class MemoryBank:
                 "memgpt_version": __version__}
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write ``path/bank.safetensors`` and ``path/bank.json`` atomically; returns ``path``."""
+        """Write ``path/bank.safetensors`` and ``path/bank.json``, published together
+        (``memgpt.paths.atomic_update_dir``: other files in ``path`` are kept); returns ``path``."""
         if self.dtype not in _DTYPES.values():
             raise ValueError(f"cannot save a bank of dtype {self.dtype}")
         path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
         tensors = {n: getattr(self, n).contiguous().cpu() for n in _TENSOR_NAMES}
-        with atomic_path(path / TENSORS_FILE) as tmp:
-            save_file(tensors, str(tmp))
-        atomic_write_text(path / META_FILE, json.dumps(self.metadata(), indent=2))
+        with atomic_update_dir(path) as folder:
+            with atomic_path(folder / TENSORS_FILE) as tmp:
+                save_file(tensors, str(tmp))
+            atomic_write_text(folder / META_FILE, json.dumps(self.metadata(), indent=2))
         return path
 
     @classmethod

@@ -205,28 +205,30 @@ class PassageIndex:
     # ------------------------------------------------------------------------- disk
 
     def save(self, folder: str | os.PathLike) -> Path:
-        """Write the three files into ``folder`` (each atomically; the metadata last)."""
+        """Write the three files into ``folder``, published together
+        (``memgpt.paths.atomic_update_dir``: the bank's other files are kept)."""
         from safetensors.numpy import save_file
 
-        from memgpt.paths import atomic_path, atomic_write_text
+        from memgpt.paths import atomic_path, atomic_update_dir, atomic_write_text
 
         folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        lines = "".join(json.dumps(asdict(p), ensure_ascii=False) + "\n" for p in self.passages)
-        atomic_write_text(folder / PASSAGES_FILE, lines)
-        tensors = {"term_offsets": self.term_offsets, "post_doc": self.post_doc,
-                   "post_tf": self.post_tf, "doc_len": self.doc_len}
-        with atomic_path(folder / INDEX_FILE) as tmp:
-            save_file({k: np.ascontiguousarray(v, dtype=np.int64) for k, v in tensors.items()},
-                      str(tmp))
-        meta = {"format_version": FORMAT_VERSION, "kind": "memgpt-passages-bm25",
-                "k1": self.k1, "b": self.b, "stemming": self.stemming,
-                "max_chars": self.max_chars, "passages": len(self.passages),
-                "sources": sorted({p.source for p in self.passages}),
-                "sha256": {PASSAGES_FILE: _sha256_file(folder / PASSAGES_FILE),
-                           INDEX_FILE: _sha256_file(folder / INDEX_FILE)},
-                "vocab": self.vocab}
-        atomic_write_text(folder / INDEX_META, json.dumps(meta, ensure_ascii=False))
+        with atomic_update_dir(folder) as out:
+            lines = "".join(json.dumps(asdict(p), ensure_ascii=False) + "\n"
+                            for p in self.passages)
+            atomic_write_text(out / PASSAGES_FILE, lines)
+            tensors = {"term_offsets": self.term_offsets, "post_doc": self.post_doc,
+                       "post_tf": self.post_tf, "doc_len": self.doc_len}
+            with atomic_path(out / INDEX_FILE) as tmp:
+                save_file({k: np.ascontiguousarray(v, dtype=np.int64)
+                           for k, v in tensors.items()}, str(tmp))
+            meta = {"format_version": FORMAT_VERSION, "kind": "memgpt-passages-bm25",
+                    "k1": self.k1, "b": self.b, "stemming": self.stemming,
+                    "max_chars": self.max_chars, "passages": len(self.passages),
+                    "sources": sorted({p.source for p in self.passages}),
+                    "sha256": {PASSAGES_FILE: _sha256_file(out / PASSAGES_FILE),
+                               INDEX_FILE: _sha256_file(out / INDEX_FILE)},
+                    "vocab": self.vocab}
+            atomic_write_text(out / INDEX_META, json.dumps(meta, ensure_ascii=False))
         return folder
 
     @classmethod

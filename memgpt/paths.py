@@ -6,13 +6,20 @@ folder, flushed to disk, given the permissions the user's umask allows (``0666 &
 files, ``0777 & ~umask`` for folders; ``mkstemp``/``mkdtemp`` alone would leave 0600/0700), and
 renamed over the destination with ``os.replace``. A reader sees the old file or the new one, never
 a half-written one; an error mid-write leaves the old file as it was.
+
+Folders are swapped with the old one in a single step where the system can (Linux
+``renameat2(RENAME_EXCHANGE)``), so even a ``kill -9`` at any instant leaves the old folder or the
+new one at the destination; elsewhere two renames (see :func:`replace_dir`).
 """
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import hashlib
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -146,22 +153,79 @@ def make_temp_dir(parent: str | os.PathLike, prefix: str) -> Path:
     return tmp
 
 
+def _fsync_tree(folder: Path) -> None:
+    """Flush every file and folder under ``folder`` (a full disk surfaces here, before the swap,
+    when the file system only allocates on flush)."""
+    for root, dirs, files in os.walk(folder):
+        for name in files:
+            path = os.path.join(root, name)
+            if os.path.islink(path):
+                continue
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        for name in dirs:
+            _fsync_dir(Path(root, name))
+    _fsync_dir(folder)
+
+
+_RENAME_EXCHANGE, _AT_FDCWD = 2, -100
+_NO_EXCHANGE = {errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EPERM,
+                errno.ENOENT}
+_LIBC: list = []
+
+
+def _renameat2():
+    if not _LIBC:
+        try:
+            _LIBC.append(ctypes.CDLL(None, use_errno=True).renameat2)
+            _LIBC[0].argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                                 ctypes.c_uint]
+        except (OSError, AttributeError):  # no such libc symbol (old glibc, some musl)
+            _LIBC.append(None)
+    return _LIBC[0]
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap paths ``a`` and ``b`` in one atomic step (Linux ``renameat2`` with
+    ``RENAME_EXCHANGE``); False where the system or the file system cannot."""
+    fn = _renameat2() if sys.platform.startswith("linux") else None
+    if fn is None:
+        return False
+    if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in _NO_EXCHANGE:
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
 def replace_dir(tmp: str | os.PathLike, dest: str | os.PathLike, *,
                 old: str | os.PathLike | None = None) -> None:
-    """Rename the finished folder ``tmp`` to ``dest``, replacing a folder already there.
+    """Put the finished folder ``tmp`` at ``dest``, replacing a folder already there.
 
-    A folder cannot be renamed over a non-empty one, so an existing ``dest`` is first renamed to
-    ``old`` (default ``.<name>.old`` beside it), then ``tmp`` takes its place, then ``old`` is
-    removed. Each rename is atomic; a crash between the two leaves the previous content in
-    ``old``. ``tmp`` is given :func:`dir_mode` first. A ``dest`` that is a file is refused
-    (``FileExistsError``), never replaced by the folder.
+    Every file in ``tmp`` is flushed first and ``tmp`` is given :func:`dir_mode`. Where the
+    system can, ``tmp`` and an existing ``dest`` are exchanged in one atomic step and the old
+    content (now at ``tmp``) is removed: a crash at any point leaves the old folder or the new one
+    at ``dest``, plus at worst a stray temporary folder beside it. Elsewhere a folder cannot be
+    renamed over a non-empty one, so an existing ``dest`` is first renamed to ``old`` (default
+    ``.<name>.old`` beside it), then ``tmp`` takes its place, then ``old`` is removed; a crash
+    between the two renames leaves the previous content in ``old``. A ``dest`` that is a file is
+    refused (``FileExistsError``), never replaced by the folder.
     """
     tmp, dest = Path(tmp), Path(dest)
     if dest.exists() and not dest.is_dir():
         raise FileExistsError(f"{dest} exists and is not a folder")
     old = Path(old) if old is not None else dest.with_name(f".{dest.name}.old")
     os.chmod(tmp, dir_mode())
-    shutil.rmtree(old, ignore_errors=True)
+    _fsync_tree(tmp)
+    shutil.rmtree(old, ignore_errors=True)  # a previous crash's leftover
+    if dest.is_dir() and _exchange(tmp, dest):
+        _fsync_dir(dest.parent)
+        shutil.rmtree(tmp, ignore_errors=True)  # the previous content
+        return
     if dest.exists():
         os.replace(dest, old)
     os.replace(tmp, dest)
@@ -184,6 +248,42 @@ def atomic_dir(dest: str | os.PathLike, *, old: str | os.PathLike | None = None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _only_files(folder: Path) -> bool:
+    return all(p.is_file() and not p.is_symlink() for p in folder.iterdir())
+
+
+@contextmanager
+def atomic_update_dir(dest: str | os.PathLike) -> Iterator[Path]:
+    """A folder to write a multi-file artifact into (checkpoint, memory bank), published at once.
+
+    When ``dest`` is absent or holds only plain files, this is :func:`atomic_dir` with the files of
+    ``dest`` that the block did not write carried over (hard-linked, else copied), so other files
+    kept beside the artifact survive and readers see all old files or all new ones. When ``dest``
+    holds folders or links of its own (a cache folder, a training run), or is the working folder
+    or above it, ``dest`` itself is yielded and each file is still replaced atomically (the block
+    writes through :func:`atomic_path`), but one at a time.
+    """
+    dest = Path(os.path.abspath(dest))
+    if dest.exists() and not dest.is_dir():
+        raise FileExistsError(f"{dest} exists and is not a folder")
+    if dest.is_dir() and (not _only_files(dest) or Path.cwd().resolve().is_relative_to(
+            dest.resolve())):
+        yield dest
+        return
+    with atomic_dir(dest) as tmp:
+        yield tmp
+        if dest.is_dir():
+            for p in dest.iterdir():
+                target = tmp / p.name
+                stray = p.name.startswith(".") and ".tmp" in p.name  # a killed write's temp
+                if stray or target.exists() or not p.is_file():
+                    continue
+                try:
+                    os.link(p, target)
+                except OSError:
+                    shutil.copy2(p, target)
 
 
 def decode_text(data: bytes, label: str, *, encoding: str = "utf-8-sig") -> str:

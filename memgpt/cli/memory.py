@@ -17,7 +17,7 @@ from memgpt.cli.common import (
     read_text,
     threads_option,
 )
-from memgpt.paths import atomic_write_text
+from memgpt.paths import atomic_update_dir, atomic_write_text
 
 log = logging.getLogger("memgpt.cli")
 
@@ -111,15 +111,22 @@ def memory_build(files: tuple, output: str, window: int, weights: str, device: s
     model, tok = load_model_and_tokenizer(weights, device)
     bank = MemoryBank.build(model, tok, texts, window=window, context=min(64, window // 4),
                             progress=True)
-    bank.save(output)
-    atomic_write_text(Path(output) / SOURCES_FILE, json.dumps(paths, indent=2))
-    index.save(output)
+    write_bank_folder(output, bank, index, paths)
     if as_json:
         emit_json({"path": output, "entries": len(bank), "passages": len(index),
                    "sources": sorted(texts)})
     else:
         click.echo(f"{output}: {len(bank)} entries, {len(index)} passages from {len(texts)} "
                    "files")
+
+
+def write_bank_folder(output: str | Path, bank: Any, index: Any, paths: dict[str, str]) -> None:
+    """The key/value bank, the source paths and the passage index, published together (a crash
+    leaves the previous bank folder or the new one, never a mix)."""
+    with atomic_update_dir(output) as folder:
+        bank.save(folder)
+        atomic_write_text(folder / SOURCES_FILE, json.dumps(paths, indent=2))
+        index.save(folder)
 
 
 @memory_group.command("info")

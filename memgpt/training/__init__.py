@@ -10,6 +10,10 @@ safetensors and everything else to JSON — no pickle, so a checkpoint is safe t
 The data order of an epoch is a function of ``(seed, epoch)`` alone, so "position i of epoch e"
 names the same examples after a restart.
 
+SIGINT and SIGTERM (main thread) do not stop a step half-way: the step in progress finishes, the
+checkpoint is written and ``train`` raises ``TrainingInterrupted``; a second signal stops at once
+(``KeyboardInterrupt``; the last checkpoint is intact). Calling ``train`` again resumes.
+
 Under ``torchrun`` (``WORLD_SIZE`` > 1) the model is wrapped in ``DistributedDataParallel``, each
 rank takes every ``world``-th example of the epoch's permutation, and only rank 0 writes files.
 
@@ -22,8 +26,8 @@ The package: ``config`` (TrainConfig, TrainResult, run state), ``distributed`` (
 ``memgpt.tasks.upper``) and pretraining (``memgpt.pretrain``) build on it.
 """
 
-from memgpt.training.config import TrainConfig, TrainResult
+from memgpt.training.config import TrainConfig, TrainingInterrupted, TrainResult
 from memgpt.training.distributed import is_main_process
 from memgpt.training.loop import train
 
-__all__ = ["TrainConfig", "TrainResult", "is_main_process", "train"]
+__all__ = ["TrainConfig", "TrainResult", "TrainingInterrupted", "is_main_process", "train"]

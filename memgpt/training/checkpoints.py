@@ -18,7 +18,7 @@ import torch.distributed as dist
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from memgpt.paths import atomic_dir, atomic_path
+from memgpt.paths import atomic_dir, atomic_path, atomic_write_text
 from memgpt.training.config import (
     BEST_FILE,
     CHECKPOINT_DIR,
@@ -184,9 +184,15 @@ def _fresh_start(out: Path, config: TrainConfig, ctx: _Dist) -> _State:
 
 
 def _trim_log(out: Path, step: int) -> None:
-    """Drop log lines an interrupted run wrote after its last checkpoint."""
+    """Drop log lines an interrupted run wrote after its last checkpoint (and a line a crash
+    cut short)."""
     path = out / LOG_FILE
     if path.exists():
-        lines = [ln for ln in path.read_text().splitlines()
-                 if ln.strip() and json.loads(ln)["step"] <= step]
-        path.write_text("".join(ln + "\n" for ln in lines))
+        lines = []
+        for ln in path.read_text().splitlines():
+            try:
+                if json.loads(ln)["step"] <= step:
+                    lines.append(ln)
+            except (ValueError, KeyError, TypeError):
+                continue
+        atomic_write_text(path, "".join(ln + "\n" for ln in lines))

@@ -93,6 +93,17 @@ class TrainResult:
     completed: bool = True
 
 
+class TrainingInterrupted(RuntimeError):
+    """SIGINT or SIGTERM stopped ``train`` at an optimizer-step boundary, after it wrote the
+    checkpoint: calling ``train`` again with the same arguments resumes (the CLI prints this
+    message as its one ``error:`` line and exits 1)."""
+
+    def __init__(self, signal_name: str, step: int, checkpoint: Path) -> None:
+        super().__init__(f"interrupted by {signal_name} after step {step}; checkpoint saved in "
+                         f"{checkpoint}: run the same command again to resume")
+        self.signal_name, self.step, self.checkpoint = signal_name, step, checkpoint
+
+
 @dataclass
 class _State:
     """The JSON part of a checkpoint: where the data stream is and what happened so far."""

@@ -69,6 +69,15 @@ def _from_rank0(x: float, ctx: _Dist) -> float:
     return float(t.item())
 
 
+def _any_rank(flag: bool, ctx: _Dist) -> bool:
+    """True on every rank when ``flag`` is true on any (all ranks call it)."""
+    if ctx.world == 1:
+        return flag
+    t = torch.tensor([int(flag)], device=ctx.comm)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
+
+
 def _barrier(ctx: _Dist) -> None:
     if ctx.world > 1:
         dist.barrier()

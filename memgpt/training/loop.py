@@ -8,7 +8,9 @@ import contextlib
 import json
 import logging
 import math
+import signal
 import sys
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,8 +29,17 @@ from memgpt.training.checkpoints import (
     _trainable,
     _trim_log,
 )
-from memgpt.training.config import BEST_FILE, LOG_FILE, TrainConfig, TrainResult, _State
+from memgpt.training.config import (
+    BEST_FILE,
+    CHECKPOINT_DIR,
+    LOG_FILE,
+    TrainConfig,
+    TrainingInterrupted,
+    TrainResult,
+    _State,
+)
 from memgpt.training.distributed import (
+    _any_rank,
     _autocast,
     _barrier,
     _Dist,
@@ -42,6 +53,32 @@ logger = logging.getLogger(__name__)
 
 
 # --- the loop ----------------------------------------------------------------------------------
+
+
+class _StopSignals:
+    """While active (main thread only), SIGINT and SIGTERM only note the signal; the loop stops
+    at the next optimizer-step boundary. A second signal raises ``KeyboardInterrupt`` at once."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.received: str | None = None
+        self._old: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.received is not None:
+            raise KeyboardInterrupt
+        self.received = signal.Signals(signum).name
+
+    def __enter__(self) -> _StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old if old is not None else signal.SIG_DFL)
 
 
 def _make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
@@ -164,32 +201,42 @@ def train(
         net = _wrap_ddp(model, loss_fn, _to_device(probe, ctx.device), ctx, config)
     bar = tqdm(total=total, initial=state.step, desc="train", file=sys.stderr,
                disable=not progress or ctx.rank != 0)
-    taken = 0
-    while not _finished(state, total, n_epochs):
-        order = _epoch_order(len(train_data), seed=config.seed, epoch=state.epoch, ctx=ctx)
-        while state.position < len(order) and state.step < total:
-            group = order[state.position : state.position + group_size]
-            loss, lr = _step(net, model, optimizer, scheduler, loss_fn, collate, train_data,
-                             group, config, ctx)
-            state.position += len(group)
-            state.step += 1
-            taken += 1
-            state.losses.append(loss)
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss:.4f}")
-            if state.step % config.log_every == 0 or state.step == total:
-                _log(out, state, loss, lr, ctx)
-            interrupted = stop_after is not None and taken >= stop_after
-            if state.step % config.save_every == 0 or interrupted:
-                _save_checkpoint(out, model, optimizer, scheduler, state, config, ctx)
-            if interrupted:
+    with _StopSignals() as stop:
+        taken = 0
+        while not _finished(state, total, n_epochs):
+            order = _epoch_order(len(train_data), seed=config.seed, epoch=state.epoch, ctx=ctx)
+            while state.position < len(order) and state.step < total:
+                group = order[state.position : state.position + group_size]
+                loss, lr = _step(net, model, optimizer, scheduler, loss_fn, collate, train_data,
+                                 group, config, ctx)
+                state.position += len(group)
+                state.step += 1
+                taken += 1
+                state.losses.append(loss)
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss:.4f}")
+                if state.step % config.log_every == 0 or state.step == total:
+                    _log(out, state, loss, lr, ctx)
+                interrupted = stop_after is not None and taken >= stop_after
+                signalled = _any_rank(stop.received is not None, ctx)
+                if state.step % config.save_every == 0 or interrupted or signalled:
+                    _save_checkpoint(out, model, optimizer, scheduler, state, config, ctx)
+                if signalled:
+                    bar.close()
+                    raise TrainingInterrupted(stop.received or "a signal to another rank",
+                                              state.step, out / CHECKPOINT_DIR)
+                if interrupted:
+                    bar.close()
+                    return _result(state, out, completed=False)
+            # Stopped by max_steps inside an epoch: evaluate, but keep the data position so
+            # that a later run with a larger max_steps continues this epoch where it stopped.
+            _end_epoch(model, eval_fn, state, config, out, ctx,
+                       advance=state.position >= len(order))
+            _save_checkpoint(out, model, optimizer, scheduler, state, config, ctx)
+            if _any_rank(stop.received is not None, ctx):
                 bar.close()
-                return _result(state, out, completed=False)
-        # Stopped by max_steps inside an epoch: evaluate, but keep the data position so that
-        # a later run with a larger max_steps continues this epoch where it stopped.
-        _end_epoch(model, eval_fn, state, config, out, ctx,
-                   advance=state.position >= len(order))
-        _save_checkpoint(out, model, optimizer, scheduler, state, config, ctx)
+                raise TrainingInterrupted(stop.received or "a signal to another rank",
+                                          state.step, out / CHECKPOINT_DIR)
     bar.close()
     if eval_fn is None and ctx.rank == 0:
         _save_weights(model, out / BEST_FILE)
