@@ -103,7 +103,8 @@ def check_folder(folder: str | os.PathLike, *, verify: bool = True) -> tuple[dic
     if settings.get("format") != specs.FORMAT or settings.get("version") != specs.FORMAT_VERSION:
         raise ExportFolderError(f"{folder}: unsupported export format "
                                 f"{settings.get('format')!r} v{settings.get('version')!r}")
-    if settings.get("task") not in TASK_DEFS and settings.get("task") != CHAT_TASK:
+    task = settings.get("task")
+    if not isinstance(task, str) or (task not in TASK_DEFS and task != CHAT_TASK):
         raise ExportFolderError(f"{folder}: unknown task {settings.get('task')!r}")
     data = (folder / specs.GRAPH_FILE).read_bytes()
     try:
@@ -303,7 +304,10 @@ class ExportedTask(TaskPipeline):
     def max_seq_len(self) -> int:
         return int(self.graph.settings["model"]["max_seq_len"])
 
-    def stepper(self) -> OnnxStepper:
+    def stepper(self, *, keep_hidden: bool = False) -> OnnxStepper:
+        if keep_hidden:
+            raise ValueError("the export gives logits only, not the hidden states a translation "
+                             "memory reads: use --runtime torch")
         return OnnxStepper(self.graph, self.tokenizer.pad_id)
 
     def class_logits(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:

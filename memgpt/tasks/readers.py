@@ -31,6 +31,10 @@ def _short(value: Any) -> str:
     return s if len(s) <= 60 else s[:57] + "..."
 
 
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0]
+
+
 def _decode(raw: bytes, path: Path) -> str:
     raw = raw.removeprefix(b"\xef\xbb\xbf")
     try:
@@ -50,6 +54,8 @@ def _jsonl_rows(text: str, path: Path) -> Iterator[tuple[int, dict]]:
             obj = json.loads(line)
         except json.JSONDecodeError as e:
             raise DataError(f"{path}:{i}: invalid JSON ({e.msg} at column {e.colno})") from None
+        except (ValueError, RecursionError) as e:  # an integer of > 4300 digits, deep nesting
+            raise DataError(f"{path}:{i}: unreadable JSON ({_first_line(e)})") from None
         if not isinstance(obj, dict):
             raise DataError(f"{path}:{i}: expected a JSON object, got {type(obj).__name__}")
         yield i, obj
@@ -101,7 +107,7 @@ def _answers(rec: dict, where: str) -> list[dict]:
     if isinstance(ans, str):
         try:
             ans = json.loads(ans)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # JSONDecodeError is a ValueError
             raise DataError(f"{where}: 'answers' is not valid JSON") from None
     if not isinstance(ans, list):
         raise DataError(f"{where}: 'answers' must be a list of {{text, start}} objects")
@@ -117,7 +123,7 @@ def _answers(rec: dict, where: str) -> list[dict]:
                 raise DataError(f"{where}: answer {_short(text)} does not occur in the context")
         try:
             start = int(start)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: a JSON 1e999
             raise DataError(f"{where}: answer start {_short(start)} is not an integer") from None
         if start < 0 or ctx[start:start + len(text)] != text:
             raise DataError(f"{where}: answer {_short(text)} is not at character {start} of "

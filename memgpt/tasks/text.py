@@ -114,12 +114,15 @@ class QAWindow:
     # [b - a] bool per context token: may begin / end an answer (whole words only); None: any.
     starts: np.ndarray | None = None
     ends: np.ndarray | None = None
+    # [b - a] bool per context token: holds a non-space character (the fallback's positions).
+    solid: np.ndarray | None = None
 
     def allowed(self, width: int, which: str = "any") -> np.ndarray:
         """[width] bool: True on this window's context tokens (``which``: ``"start"`` /
-        ``"end"`` keeps only tokens that may begin / end a whole-word answer)."""
+        ``"end"`` keeps only tokens that may begin / end a whole-word answer, ``"solid"`` those
+        that are not whitespace alone)."""
         ok = np.zeros(width, dtype=bool)
-        mask = {"start": self.starts, "end": self.ends}.get(which)
+        mask = {"start": self.starts, "end": self.ends, "solid": self.solid}.get(which)
         n = self.b - self.a
         ok[self.first:self.first + n] = True if mask is None else mask
         return ok
@@ -160,7 +163,8 @@ def qa_windows(spec: Any, tok, question: str, context: str, *, stride: int = 64
                          f"{spec.max_input_tokens}-token input")
     spans = windows(len(ctx), max_len=room, stride=min(stride, room // 2))
     starts, ends = word_bounds(context, offsets)
-    return [QAWindow(prefix + ctx[a:b], len(prefix), a, b, starts[a:b], ends[a:b])
+    solid = np.array([bool(context[a:b].strip()) for a, b in offsets], dtype=bool)
+    return [QAWindow(prefix + ctx[a:b], len(prefix), a, b, starts[a:b], ends[a:b], solid[a:b])
             for a, b in spans], offsets
 
 
@@ -181,7 +185,8 @@ def best_span(start_logits: Any, end_logits: Any, *, allowed: Any,
         allowed_end: [T] bool where a span may end, or None (same as ``allowed``).
 
     Returns:
-        (start, end, score) with ``end`` inclusive.
+        (start, end, score) with ``end`` inclusive; ``(0, 0, -inf)`` when no span is legal
+        (possible only with ``allowed_end``).
     """
     s = np.asarray(start_logits, dtype=np.float32)
     e = np.asarray(end_logits, dtype=np.float32)
@@ -201,6 +206,8 @@ def best_span(start_logits: Any, end_logits: Any, *, allowed: Any,
     inside = cols < t
     cols = np.minimum(cols, t - 1)
     legal = ok[:, None] & ok_end[cols] & inside
+    if not legal.any():  # only with allowed_end: no end within max_answer_tokens of a start
+        return 0, 0, float("-inf")
     scores = np.where(legal, s[:, None] + e[cols], -np.inf)
     top = scores.max()
     # First legal cell reaching the max in row-major order = earliest start, then earliest end
@@ -233,8 +240,10 @@ def pick_span(best: tuple[float, int, int] | None, group: list[QAWindow], start:
     windows' start/end logits [B, T]; the most probable legal span across windows wins.
 
     Spans are whole words (``QAWindow.starts``/``ends``); a window with no whole-word span
-    falls back to any span of its context tokens. The probability is the product of the start
-    and end softmaxes over the positions allowed to start / end an answer.
+    falls back to any span of its context tokens that starts and ends on a token that is not
+    whitespace alone (a window of whitespace only gives no candidate while ``best`` has one).
+    The probability is the product of the start and end softmaxes over the positions allowed
+    to start / end an answer.
     """
     for w, s, e in zip(group, start, end):
         ok_s, ok_e = w.allowed(s.shape[0], "start"), w.allowed(s.shape[0], "end")
@@ -242,7 +251,11 @@ def pick_span(best: tuple[float, int, int] | None, group: list[QAWindow], start:
                                    max_answer_tokens=max_answer_tokens)
                          if ok_s.any() and ok_e.any() else (0, 0, -np.inf))
         if not np.isfinite(score):
-            ok_s = ok_e = w.allowed(s.shape[0])
+            ok_s = ok_e = w.allowed(s.shape[0], "solid")
+            if not ok_s.any():  # whitespace only: an empty answer, the last resort
+                if best is not None:
+                    continue
+                ok_s = ok_e = w.allowed(s.shape[0])
             i0, i1, _ = best_span(s, e, allowed=ok_s, max_answer_tokens=max_answer_tokens)
         prob = float(masked_softmax(s, ok_s)[i0] * masked_softmax(e, ok_e)[i1])
         if best is None or prob > best[0]:
