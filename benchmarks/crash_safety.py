@@ -259,15 +259,40 @@ def digests(folder: Path) -> dict[str, str]:
             for p in sorted(folder.iterdir()) if p.is_file()}
 
 
-def make_inputs(work: Path, kinds) -> None:
-    """The two versions of every artifact (also the references the checks compare with)."""
+def make_task_folder(folder: Path, backbone, task: str, seed: int) -> Path:
+    """A task folder on ``backbone`` with a LoRA adapter of seeded random (non-zero) weights and
+    a fresh head (classify: labels neg/pos)."""
     import torch
 
-    from memgpt.checkpoint import backbone_hash, load_model, load_tokenizer, save_checkpoint
-    from memgpt.tasks.adapters import AdapterSpec, adapter_parameters, add_adapters
+    from memgpt.checkpoint import backbone_hash
+    from memgpt.tasks.adapters import (
+        AdapterSpec,
+        adapter_parameters,
+        add_adapters,
+        remove_adapters,
+    )
     from memgpt.tasks.artifacts import TaskSpec, save_task
     from memgpt.tasks.heads import TaskModel, build_head
     from memgpt.tasks.recipes import default_spec
+
+    remove_adapters(backbone)
+    lora = AdapterSpec(rank=4, alpha=8, targets=("q_proj", "v_proj"))
+    spec = default_spec(task, d_model=backbone.config.d_model, labels=("neg", "pos"),
+                        adapter=lora)
+    spec = TaskSpec(**{**spec.__dict__, "backbone_hash": backbone_hash(backbone)})
+    add_adapters(backbone, lora)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        with torch.no_grad():
+            for p in adapter_parameters(backbone):
+                p.normal_(0, 0.05)
+        head = build_head(spec.head)
+    return save_task(folder, spec, TaskModel(backbone, spec.head, head))
+
+
+def make_inputs(work: Path, kinds) -> None:
+    """The two versions of every artifact (also the references the checks compare with)."""
+    from memgpt.checkpoint import load_model, load_tokenizer, save_checkpoint
     from memgpt.tokenizer import build_test_tokenizer
 
     i = work / "inputs"
@@ -277,16 +302,7 @@ def make_inputs(work: Path, kinds) -> None:
     save_checkpoint(_tiny(1, max_seq_len=128), tok, i / "ckpt_B")
     save_checkpoint(_tiny(2, max_seq_len=192), tok, i / "ckpt_C")
     for v, seed in zip(VERSIONS, (1, 2, 3)):
-        backbone = load_model(i / "ckpt_A")
-        lora = AdapterSpec(rank=4, alpha=8, targets=("q_proj", "v_proj"))
-        spec = default_spec("classify", d_model=64, labels=("neg", "pos"), adapter=lora)
-        spec = TaskSpec(**{**spec.__dict__, "backbone_hash": backbone_hash(backbone)})
-        add_adapters(backbone, lora)
-        torch.manual_seed(seed)
-        with torch.no_grad():
-            for p in adapter_parameters(backbone):
-                p.normal_(0, 0.05)
-        save_task(i / f"task_{v}", spec, TaskModel(backbone, spec.head, build_head(spec.head)))
+        make_task_folder(i / f"task_{v}", load_model(i / "ckpt_A"), "classify", seed)
     for v in VERSIONS:
         d = i / f"texts_{v}"
         d.mkdir(exist_ok=True)
