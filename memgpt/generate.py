@@ -31,8 +31,11 @@ class TorchState:
 class TorchStepper:
     """Drives a ``MemGPT`` for ``memgpt.decoding.decode`` (left-pads batches of prompts)."""
 
-    def __init__(self, model: MemGPT, *, memory: MemoryState | None = None) -> None:
-        self.model, self.memory = model, memory
+    def __init__(self, model: MemGPT, *, memory: MemoryState | None = None,
+                 keep_hidden: bool = False) -> None:
+        """``keep_hidden``: keep the final hidden state of each row's last position after every
+        call in ``last_hidden`` ([B, D] numpy; a translation memory reads it)."""
+        self.model, self.memory, self.keep_hidden = model, memory, keep_hidden
         self.device = next(model.parameters()).device
         self.pad_id = model.config.pad_id
 
@@ -42,7 +45,8 @@ class TorchStepper:
                      for a in right_pad(prompts, self.pad_id, left=True))
         padded = bool((mask == 0).any())
         out = self.model(ids, attention_mask=mask if padded else None, memory=self.memory,
-                         num_logits=1)
+                         num_logits=1, output_hidden_states=self.keep_hidden)
+        self._keep(out)
         next_pos = mask.sum(-1, keepdim=True)
         state = TorchState(out.past_key_values, mask if padded else None, next_pos)
         return out.logits[:, -1].float().cpu().numpy(), state
@@ -54,9 +58,15 @@ class TorchStepper:
         if mask is not None:
             mask = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)
         out = self.model(ids, attention_mask=mask, position_ids=state.next_pos,
-                         past_key_values=state.past, memory=self.memory)
+                         past_key_values=state.past, memory=self.memory,
+                         output_hidden_states=self.keep_hidden)
+        self._keep(out)
         new = TorchState(out.past_key_values, mask, state.next_pos + 1)
         return out.logits[:, -1].float().cpu().numpy(), new
+
+    def _keep(self, out) -> None:
+        if self.keep_hidden:
+            self.last_hidden = out.hidden_states[-1][:, -1].float().cpu().numpy()
 
     def reorder(self, state: TorchState, rows: np.ndarray) -> TorchState:
         idx = torch.as_tensor(rows, device=self.device)

@@ -60,6 +60,7 @@ def model_identity(runner, adapter: str) -> tuple[str, dict]:
         ident = {"export": str(g.folder), "model_onnx_sha256": manifest["files"]["model.onnx"][
             "sha256"], **src}
         return f"onnx:{Path(src.get('task_folder', g.folder)).name}", ident
+    from memgpt.tasks.adapters import plain_backbone_hash
     from memgpt.tasks.registry import resolve_task, task_folder_hash
 
     spec, folder = runner.settings, resolve_task(adapter)
@@ -68,26 +69,6 @@ def model_identity(runner, adapter: str) -> tuple[str, dict]:
                                    "backbone_hash": plain_backbone_hash(runner.model.backbone),
                                    "adapter": spec.adapter.to_dict() if spec.adapter else None,
                                    "head": spec.head.kind})
-
-
-def plain_backbone_hash(backbone) -> str:
-    """``memgpt.checkpoint.backbone_hash`` of ``backbone`` without its task adapters: each
-    adapter wrapper is swapped for the base layer it wraps while hashing, then put back."""
-    from memgpt.checkpoint import backbone_hash
-    from memgpt.tasks.adapters import BottleneckAdapter, LoRALinear
-
-    wrapped = [(parent, name, child) for parent in list(backbone.modules())
-               for name, child in parent.named_children()
-               if isinstance(child, (LoRALinear, BottleneckAdapter))]
-    if any(getattr(child, "merged", False) for _, _, child in wrapped):
-        raise ValueError("merged LoRA adapters: the backbone's own weights are not in the model")
-    try:
-        for parent, name, child in wrapped:
-            setattr(parent, name, child.base)
-        return backbone_hash(backbone)
-    finally:
-        for parent, name, child in reversed(wrapped):
-            setattr(parent, name, child)
 
 
 def runtime_info(runner) -> dict:

@@ -83,20 +83,43 @@ def file_text(path: Path) -> str:
 
 
 @memory_group.command("build")
-@click.argument("files", nargs=-1, required=True, metavar="FILE|DIR...")
+@click.argument("files", nargs=-1, required=False, metavar="FILE|DIR...")
 @click.option("-o", "--output", required=True, metavar="DIR", help="Folder to write the bank to.")
 @click.option("--window", type=click.IntRange(8, 8192), default=512, show_default=True,
               help="Tokens per pass of the backbone over a text.")
+@click.option("--pairs", "pairs_file", default=None, metavar="FILE",
+              help="Build a translation memory instead, from source<TAB>target lines (.tsv) or "
+                   "{\"source\", \"target\"} rows (.jsonl), for translate --memory.")
+@click.option("--adapter", default="translate", show_default=True, metavar="NAME|DIR",
+              help="--pairs: the translation task folder whose decoder states are stored.")
 @threads_option
 @model_options
-def memory_build(files: tuple, output: str, window: int, weights: str, device: str,
-                 as_json: bool) -> None:
-    """Build a memory bank from UTF-8 text files and folders of them (.txt and .md, recursively).
+def memory_build(files: tuple, output: str, window: int, pairs_file: str | None, adapter: str,
+                 weights: str, device: str, as_json: bool) -> None:
+    """Build a memory bank from UTF-8 text files and folders of them (.txt and .md, recursively),
+    or with --pairs a translation memory.
 
     Source id: the file name, or for a file found in a folder its path inside the folder. Besides
     the key/value entries the bank holds the documents' passages (about 1,000 characters, cut at
     paragraphs or sentences) and a BM25 index of them, for `memory search` and `qa --memory`.
+
+    With --pairs FILE: every (source, target) pair is run through the translation model with
+    the target as its continuation, and each target token is stored under the decoder state that
+    predicts it (kNN-MT). Paragraph pairs are aligned sentence by sentence when both sides have
+    as many sentences, else kept whole.
+
+    \b
+    Examples:
+      memgpt-task memory build docs/ -o kb
+      memgpt-task memory build --pairs glossary.tsv -o tm
     """
+    if pairs_file is not None:
+        if files:
+            raise click.UsageError("--pairs builds a translation memory from the pairs file "
+                                   "alone: drop the FILE|DIR arguments")
+        return _build_tm(pairs_file, output, adapter, weights, device, as_json)
+    if not files:
+        raise click.UsageError("give FILE|DIR arguments (or --pairs FILE)")
     import hashlib
 
     from memgpt.memory import MemoryBank
@@ -118,6 +141,24 @@ def memory_build(files: tuple, output: str, window: int, weights: str, device: s
     else:
         click.echo(f"{output}: {len(bank)} entries, {len(index)} passages from {len(texts)} "
                    "files")
+
+
+def _build_tm(pairs_file: str, output: str, adapter: str, weights: str, device: str,
+              as_json: bool) -> None:
+    from memgpt.cli.common import input_path, open_task
+    from memgpt.tasks.registry import resolve_task
+    from memgpt.tasks.tm import TranslationMemory, read_pairs
+
+    pairs = read_pairs(input_path(pairs_file))
+    task = open_task("translate", adapter, weights, device, "torch")
+    tm = TranslationMemory.build(task, pairs, sources=[str(Path(pairs_file).resolve())],
+                                 task_folder=resolve_task(adapter))
+    tm.save(output)
+    if as_json:
+        emit_json({"path": output, "pairs": len(pairs), "entries": len(tm),
+                   "settings": tm.settings})
+    else:
+        click.echo(f"{output}: translation memory of {len(pairs)} pairs ({len(tm)} entries)")
 
 
 def write_bank_folder(output: str | Path, bank: Any, index: Any, paths: dict[str, str]) -> None:

@@ -106,12 +106,15 @@ def summarize_cmd(file: str, max_new_tokens: int | None, max_input_tokens: int |
 @click.option("--split/--no-split", default=True, show_default=True,
               help="Translate multi-sentence input sentence by sentence (line breaks kept; "
                    "numbers, URLs and code-like pieces copied through).")
+@click.option("--memory", "memory_dir", default=None, metavar="TM_DIR",
+              help="A translation memory (memgpt-task memory build --pairs FILE -o TM_DIR): "
+                   "its wording is mixed into every decoding step (kNN-MT). Runs on torch.")
 @adapter_option("translate")
 @batch_option
 @runtime_options
 @threads_option
 @model_options
-def translate_cmd(text, src, tgt, max_new_tokens, split, adapter, batch_size, runtime,
+def translate_cmd(text, src, tgt, max_new_tokens, split, memory_dir, adapter, batch_size, runtime,
                   export_dir, weights, device, as_json):
     """Translate text (English → Spanish by default), sentence by sentence.
 
@@ -126,6 +129,7 @@ def translate_cmd(text, src, tgt, max_new_tokens, split, adapter, batch_size, ru
       memgpt-task translate "Where is the train station?"
       memgpt-task translate sentences.txt --json > es.jsonl
       echo "I like tea." | memgpt-task translate -
+      memgpt-task translate --memory tm manual.txt
     """
 
     from memgpt.tasks.segment import translate_segmented
@@ -136,7 +140,16 @@ def translate_cmd(text, src, tgt, max_new_tokens, split, adapter, batch_size, ru
             raise click.BadParameter(f"unknown language code {code!r}; known: "
                                      f"{', '.join(sorted(LANGUAGES))}", param_hint=flag)
     records, many = read_inputs(text, "translate")
-    task = open_task("translate", adapter, weights, device, runtime, export_dir)
+    if memory_dir is not None and (runtime == "onnx" or export_dir):
+        raise click.UsageError("--memory reads the decoder's hidden states, which an export "
+                               "does not give: drop --runtime onnx / --export")
+    task = open_task("translate", adapter, weights, device,
+                     "torch" if memory_dir is not None else runtime, export_dir)
+    memory = None
+    if memory_dir is not None:
+        from memgpt.tasks.tm import TranslationMemory
+
+        memory = TranslationMemory.load(memory_dir, task=task)
     info = task.settings.info
     trained = (info.get("src"), info.get("tgt"))
     if trained[0] and (src or trained[0], tgt or trained[1]) != trained:
@@ -146,7 +159,7 @@ def translate_cmd(text, src, tgt, max_new_tokens, split, adapter, batch_size, ru
 
     def run(pieces: list[str]) -> list[str]:
         outs = task.generate(pieces, extra=language_fields(task.settings, src, tgt),
-                             max_new_tokens=max_new_tokens, batch_size=batch_size)
+                             max_new_tokens=max_new_tokens, batch_size=batch_size, memory=memory)
         tokens.extend(o.input_tokens for o in outs)
         return [o.text for o in outs]
 

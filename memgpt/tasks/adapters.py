@@ -199,3 +199,22 @@ def remove_adapters(model: nn.Module) -> None:
                 if isinstance(child, LoRALinear):
                     child.unmerge()
                 setattr(parent, name, child.base)
+
+
+def plain_backbone_hash(backbone) -> str:
+    """``memgpt.checkpoint.backbone_hash`` of ``backbone`` without its task adapters: each
+    adapter wrapper is swapped for the base layer it wraps while hashing, then put back."""
+    from memgpt.checkpoint import backbone_hash
+
+    wrapped = [(parent, name, child) for parent in list(backbone.modules())
+               for name, child in parent.named_children()
+               if isinstance(child, (LoRALinear, BottleneckAdapter))]
+    if any(getattr(child, "merged", False) for _, _, child in wrapped):
+        raise ValueError("merged LoRA adapters: the backbone's own weights are not in the model")
+    try:
+        for parent, name, child in wrapped:
+            setattr(parent, name, child.base)
+        return backbone_hash(backbone)
+    finally:
+        for parent, name, child in reversed(wrapped):
+            setattr(parent, name, child)

@@ -59,7 +59,9 @@ class TaskPipeline:
     def max_seq_len(self) -> int:
         raise NotImplementedError
 
-    def stepper(self) -> Any:
+    def stepper(self, *, keep_hidden: bool = False) -> Any:
+        """A decoding stepper; ``keep_hidden``: one that keeps its last hidden state
+        (``last_hidden``), which a translation memory reads."""
         raise NotImplementedError
 
     def class_logits(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -94,8 +96,8 @@ class TaskPipeline:
 
     def generate(self, texts: Sequence[str], *, extra: dict[str, str] | None = None,
                  max_new_tokens: int | None = None, max_input_tokens: int | None = None,
-                 batch_size: int = 1, on_text: Callable[[str], None] | None = None
-                 ) -> list[Generated]:
+                 batch_size: int = 1, on_text: Callable[[str], None] | None = None,
+                 memory: Any = None) -> list[Generated]:
         """Summaries or translations of ``texts`` (greedy unless the spec says otherwise).
 
         Args:
@@ -103,6 +105,8 @@ class TaskPipeline:
                 the folder's languages).
             max_input_tokens: cut each input to this many tokens (default: the spec's).
             on_text: streams the first text of each batch as it is generated.
+            memory: a translation memory (``memgpt.tasks.tm.TranslationMemory``) mixed into
+                every decoding step (kNN-MT).
         """
         self._need("summarize", "translate")
         tok, cfg = self.tokenizer, self.generation_config(max_new_tokens)
@@ -112,7 +116,8 @@ class TaskPipeline:
             raise ValueError("--max-new-tokens leaves no room for the input in the model's context")
         if extra is None and self.task == "translate":
             extra = language_fields(self.settings, None, None)
-        stepper = self.stepper()
+        stepper = self.stepper() if memory is None else memory.wrap(
+            self.stepper(keep_hidden=True))
         out: list[Generated] = []
         for i in range(0, len(texts), batch_size):
             chunk = [fit_text(tok, t, budget) for t in texts[i:i + batch_size]]

@@ -55,8 +55,8 @@ class TorchTask(TaskPipeline):
     def max_seq_len(self) -> int:
         return self.model.backbone.config.max_seq_len
 
-    def stepper(self) -> TorchStepper:
-        return TorchStepper(self.model.backbone)
+    def stepper(self, *, keep_hidden: bool = False) -> TorchStepper:
+        return TorchStepper(self.model.backbone, keep_hidden=keep_hidden)
 
     def _run(self, ids: np.ndarray, mask: np.ndarray):
         with torch.inference_mode():

@@ -100,8 +100,7 @@ def assert_hashes_match_the_task_folder(hashes: dict, folder) -> None:
 
 def test_plain_backbone_hash_leaves_the_adapters_in_place(setup, tiny_weights_dir):
     from memgpt.checkpoint import backbone_hash, load_model
-    from memgpt.cli.eval import plain_backbone_hash
-    from memgpt.tasks.adapters import adapter_modules, remove_adapters
+    from memgpt.tasks.adapters import adapter_modules, plain_backbone_hash, remove_adapters
     from memgpt.tasks.artifacts import load_task
 
     d, folders, env = setup
