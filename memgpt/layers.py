@@ -109,6 +109,10 @@ class MemoryAttention(nn.Module):
         self.slot_values = nn.Parameter(torch.randn(c.n_kv_heads, m.num_slots, c.head_dim) * 0.02)
         # tanh(0) = 0: closed by default (exact pretrained parity); open for from-scratch models
         self.gate = nn.Parameter(torch.full((c.n_heads,), float(m.gate_init)))
+        # With every gate closed the read adds exactly 0, so it is skipped when no gradient can
+        # reach the gate (inference): a closed memory costs nothing. An export with bank inputs
+        # keeps the read (its graph returns the retrieved indices): it sets this False.
+        self.skip_when_closed = True
 
     def forward(
         self, q: torch.Tensor, bank: tuple[torch.Tensor, torch.Tensor] | None
@@ -124,6 +128,9 @@ class MemoryAttention(nn.Module):
              retrieved indices [B, H, T, K] or None when no bank was given).
         """
         b, h, t, e = q.shape
+        if self.skip_when_closed and not (torch.is_grad_enabled() and self.gate.requires_grad) \
+                and not bool(self.gate.detach().abs().any()):
+            return None, None
         logits, values, indices = [], [], None
         if self.slot_keys.shape[1]:
             sk = self.slot_keys.repeat_interleave(self.n_groups, 0)  # [H, M, E]

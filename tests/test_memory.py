@@ -174,7 +174,21 @@ def test_closed_gate_bank_is_exact_noop(bank, mem_model):
         with_bank = mem_model(ids, memory=bank.state())
         empty = mem_model(ids, memory=MemoryBank.empty(mem_model).state()).logits
     assert torch.equal(with_bank.logits, plain) and torch.equal(empty, plain)
-    assert with_bank.memory_indices[0].shape == (1, 4, ids.shape[1], 4)
+    assert with_bank.memory_indices == ()  # closed gates: the read is skipped, it costs nothing
+    reads = [m for m in mem_model.modules() if hasattr(m, "skip_when_closed")]
+    try:
+        for m in reads:
+            m.skip_when_closed = False  # as an export with bank inputs does
+        with torch.no_grad():
+            kept = mem_model(ids, memory=bank.state())
+    finally:
+        for m in reads:
+            m.skip_when_closed = True
+    assert torch.equal(kept.logits, plain)
+    assert kept.memory_indices[0].shape == (1, 4, ids.shape[1], 4)
+    # a gate being trained is never skipped (its gradient needs the read)
+    out = mem_model(ids, memory=bank.state())
+    assert len(out.memory_indices) == 1
 
 
 def test_open_gate_retrieves_true_topk(bank, mem_tok):

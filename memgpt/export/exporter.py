@@ -55,6 +55,10 @@ class DecoderGraph(nn.Module):
         super().__init__()
         self.model, self.bank = model, bank
         self.n_layers = model.config.n_layers
+        if bank:  # the graph reads the bank and returns the retrieved indices, gates closed or not
+            for m in model.modules():
+                if hasattr(m, "skip_when_closed"):
+                    m.skip_when_closed = False
 
     def forward(self, input_ids, attention_mask, position_ids, *rest):
         n = self.n_layers
