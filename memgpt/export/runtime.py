@@ -84,6 +84,7 @@ def check_folder(folder: str | os.PathLike, *, verify: bool = True) -> tuple[dic
     files = manifest.get("files")
     if not isinstance(files, dict) or not files:
         raise ExportFolderError(f"{folder}: manifest.json lists no files")
+    seen = _verified(folder) if verify else {}
     for name, meta in files.items():
         if not _plain_name(name):
             raise ExportFolderError(f"{folder}: manifest entry {name!r} is not a file name inside "
@@ -93,7 +94,8 @@ def check_folder(folder: str | os.PathLike, *, verify: bool = True) -> tuple[dic
             raise ExportFolderError(f"{folder}: {name} is missing (listed in manifest.json)")
         if not isinstance(meta, dict) or path.stat().st_size != meta.get("bytes"):
             raise ExportFolderError(f"{folder}: {name} does not match manifest.json (size)")
-        if verify and sha256_file(path) != meta.get("sha256"):
+        if verify and not seen.get(name) == _stamp(path, meta) and \
+                sha256_file(path) != meta.get("sha256"):
             raise ExportFolderError(f"{folder}: {name} does not match manifest.json (sha256); "
                                     "the folder was modified or is corrupt — export it again")
     for need in (specs.SETTINGS_FILE, specs.GRAPH_FILE, specs.TOKENIZER_FILE):
@@ -116,7 +118,49 @@ def check_folder(folder: str | os.PathLike, *, verify: bool = True) -> tuple[dic
         if not _plain_name(loc) or loc not in files:
             raise ExportFolderError(f"{folder}: the graph names external data {loc!r} outside "
                                     "the folder or not in manifest.json; refusing to load it")
+    if verify:
+        _remember(folder, {name: _stamp(folder / name, meta) for name, meta in files.items()})
     return settings, data
+
+
+# Verified once, trusted while unchanged: after a folder's files matched their sha256, their
+# (size, mtime, ctime, inode, sha256) go into a record in the user cache; a later start hashes
+# only files whose stat differs (any write changes mtime and ctime; ctime cannot be set back by
+# hand), so an app does not re-hash a 650 MB folder on every launch.
+def _stamp(path: Path, meta: dict) -> list:
+    st = path.stat()
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, meta.get("sha256")]
+
+
+def _record_path(folder: Path) -> Path:
+    import hashlib
+
+    from memgpt.paths import cache_dir
+
+    key = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:32]
+    return cache_dir() / "verified" / f"{key}.json"
+
+
+def _verified(folder: Path) -> dict:
+    try:
+        record = json.loads(_record_path(folder).read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(record, dict) or record.get("folder") != str(folder.resolve()):
+        return {}
+    files = record.get("files")
+    return files if isinstance(files, dict) else {}
+
+
+def _remember(folder: Path, stamps: dict) -> None:
+    from memgpt.paths import atomic_write_text
+
+    try:
+        path = _record_path(folder)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, json.dumps({"folder": str(folder.resolve()), "files": stamps}))
+    except OSError as e:  # a read-only cache only costs the next start a re-hash
+        log.debug("could not record the verified export %s: %s", folder, e)
 
 
 def providers_for(device: str) -> list[str]:

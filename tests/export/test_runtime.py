@@ -206,3 +206,29 @@ def test_runtime_in_a_virtual_environment_without_torch(tmp_path, exported):
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() in ("neg", "pos", "meh")
+
+
+def test_a_verified_folder_is_not_hashed_again_until_it_changes(tmp_path, exported, monkeypatch):
+    import memgpt.export.runtime as R
+
+    monkeypatch.setenv("MEMGPT_CACHE", str(tmp_path / "cache"))
+    folder = copy_of(exported, tmp_path / "x")
+    hashed = []
+    real = R.sha256_file
+    monkeypatch.setattr(R, "sha256_file", lambda p: hashed.append(Path(p).name) or real(p))
+    R.check_folder(folder)
+    first = sorted(hashed)
+    assert first == sorted(json.loads((folder / specs.MANIFEST_FILE).read_text())["files"])
+    hashed.clear()
+    R.check_folder(folder)
+    assert hashed == []  # unchanged since it was verified: nothing re-hashed
+    data = bytearray((folder / specs.GRAPH_FILE).read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size, other bytes: its mtime and ctime change
+    (folder / specs.GRAPH_FILE).write_bytes(bytes(data))
+    with pytest.raises(ExportFolderError, match="sha256"):
+        R.check_folder(folder)
+    assert hashed == [specs.GRAPH_FILE]  # only the changed file was hashed
+    other = copy_of(exported, tmp_path / "y")  # another folder has its own record
+    hashed.clear()
+    R.check_folder(other)
+    assert sorted(hashed) == first
