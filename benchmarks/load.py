@@ -6,7 +6,8 @@ is first run sequentially, then by ``threads`` threads at once, each taking its 
 same requests; the concurrent results must equal the sequential ones exactly (labels and every
 probability; generated text and token counts), with no errors. Reported: p50/p99 latency of a
 request, sequential and concurrent, requests per second, and the process's resident memory
-(VmRSS) after a warm-up round of the same threads and after the measured round.
+(VmRSS) after a whole warm-up round of the same threads and requests, and after the measured
+round.
 
     python benchmarks/load.py --threads 16 --requests 1000 --generate 100
 """
@@ -134,7 +135,9 @@ def run_one(runner, runtime: str, task: str, threads: int, n: int, seed: int,
     seq_start = time.perf_counter()
     seq, seq_lat, seq_err = timed(runner, task, items, max_new_tokens)
     seq_wall = time.perf_counter() - seq_start
-    concurrent(runner, task, warm, threads, max_new_tokens)  # warm-up: threads, arenas, caches
+    # warm-up: one whole concurrent round (the allocator's per-thread arenas grow during the
+    # first round and then level off; growth is measured over the second)
+    concurrent(runner, task, items, threads, max_new_tokens)
     rss_before = rss_kib()
     conc, lat, errors, wall = concurrent(runner, task, items, threads, max_new_tokens)
     rss_after = rss_kib()
