@@ -35,16 +35,21 @@ log = logging.getLogger("memgpt.cli")
 @click.option("--memory-bank", "bank_entries", type=click.IntRange(0), default=0,
               show_default=True, metavar="N",
               help="Generation tasks: add memory-bank inputs (validated on N random entries).")
+@click.option("--min-agreement", type=click.FloatRange(0, 1), default=None, metavar="F",
+              help="Quantized precisions: write the export only if it agrees with torch on at "
+                   "least this share of the sample inputs [default: 0.9; 0 writes it anyway].")
 @threads_option(expose_value=True)
 @model_options
-def export_cmd(task, labels, output, precision, bank_entries, threads, weights, device,
-               as_json):
+def export_cmd(task, labels, output, precision, bank_entries, min_agreement, threads, weights,
+               device, as_json):
     """Export a task to ONNX (adapters merged), validate it against torch, and write it.
 
     The folder holds model.onnx, tokenizer.json, settings.json (prompt, generation settings or
     labels, validation report) and manifest.json (sha256 of every file). Validation compares
     every output with torch (fp32: max |diff| <= 1e-4, identical greedy text / labels / spans on
-    a sample); a failed validation writes nothing and exits non-zero.
+    a sample; int8, int8w, int4: finite outputs and the same greedy tokens / labels / spans as
+    torch on at least --min-agreement of 8 varied sample inputs); a failed validation writes
+    nothing and exits non-zero.
 
     \b
     Examples:
@@ -54,9 +59,14 @@ def export_cmd(task, labels, output, precision, bank_entries, threads, weights, 
       memgpt-task translate --export out/mt-int8 "Good morning"
       memgpt-task export --task chat --precision int8w
     """
+    from memgpt.export import specs
     from memgpt.export.cache import export_dir
     from memgpt.export.exporter import export_task
     from memgpt.tasks.registry import shipped_defaults
+
+    if min_agreement is not None and precision in ("fp32", "fp16"):
+        raise click.UsageError("--min-agreement is for the quantized precisions (int8, int8w, "
+                               "int4)")
 
     name = task
     if task == "classify":
@@ -69,7 +79,9 @@ def export_cmd(task, labels, output, precision, bank_entries, threads, weights, 
     model, tok = load_model_and_tokenizer(weights, "cpu")
     report = export_task(name, out, weights=weights, precision=precision, device=device,
                          bank_entries=bank_entries, backbone=model, tokenizer=tok,
-                         threads=threads)
+                         threads=threads,
+                         min_agreement=specs.MIN_AGREEMENT if min_agreement is None
+                         else min_agreement)
     if as_json:
         emit_json({"output": str(out), **report})
         return
@@ -83,6 +95,10 @@ def export_cmd(task, labels, output, precision, bank_entries, threads, weights, 
     for key in ("tokens_equal", "labels_equal", "spans_equal", "indices_equal"):
         if key in report:
             click.echo(f"  {key.replace('_', ' ')} on the sample: {'yes' if report[key] else 'no'}")
+    if "agreement" in report:
+        a = report["agreement"]
+        click.echo(f"  {a['what']} agree with torch on {100 * a['value']:.0f}% of {a['n']} sample "
+                   f"inputs (tolerance {100 * report['min_agreement']:.0f}%)")
     click.echo(f"  validation: passed (export {report['export_seconds']} s)")
 
 

@@ -153,7 +153,7 @@ def quantize(src: Path, dst: Path, precision: str) -> None:
 def export_task(task: str, out_dir: str | os.PathLike, *, weights: str = "smollm2-135m",
                 precision: str = "fp32", device: str = "cpu", bank_entries: int = 0,
                 sample_size: int = 2, backbone: MemGPT | None = None, tokenizer: Any = None,
-                threads: int | None = None) -> dict:
+                threads: int | None = None, min_agreement: float = specs.MIN_AGREEMENT) -> dict:
     """Export the task folder ``task`` (a shipped name or a path) to ``out_dir``.
 
     Args:
@@ -164,6 +164,8 @@ def export_task(task: str, out_dir: str | os.PathLike, *, weights: str = "smollm
         bank_entries: > 0 exports a decoder with memory-bank inputs, validated on a random
             bank of that many entries (needs memory layers).
         sample_size: validation examples.
+        min_agreement: a quantized export is written only if it agrees with torch this often on
+            the agreement sample (``memgpt.export.validate``); 0 writes it whatever it says.
 
     Returns:
         The validation report (also stored in settings.json).
@@ -236,7 +238,8 @@ def export_task(task: str, out_dir: str | os.PathLike, *, weights: str = "smollm
 
         report = validate(tmp, backbone=backbone, task_model=task_model, spec=spec,
                           tokenizer=tokenizer, device=device, bank=bank_state,
-                          sample_size=sample_size, threads=threads)
+                          sample_size=sample_size, threads=threads,
+                          min_agreement=min_agreement)
         report["export_seconds"] = round(export_s, 2)
         settings["validation"] = report
         write_json(tmp / specs.SETTINGS_FILE, settings)

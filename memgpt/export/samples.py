@@ -20,6 +20,25 @@ SAMPLE_TEXTS = (
     "I bought this kettle last week and it already leaks.",
 )
 SAMPLE_QA = ("Who approved the budget?", SAMPLE_TEXTS[0])
+# More varied inputs for the agreement of a quantized export with torch (specs.MIN_AGREEMENT).
+AGREEMENT_TEXTS = SAMPLE_TEXTS + (
+    "Where is the train station?",
+    "The museum was founded in 1912 by Eliza Moreton and now holds over 4,000 paintings.",
+    "Shares in the company fell sharply after it warned that profits would be lower this year.",
+    "I really enjoyed the film, although the ending was a little slow.",
+    "Please restart the pump before you open the valve, and check the pressure gauge.",
+    "The striker scored twice in the second half to win the match for his team.",
+)
+AGREEMENT_QA = (
+    SAMPLE_QA,
+    ("When was the museum founded?", AGREEMENT_TEXTS[3]),
+    ("Who founded the museum?", AGREEMENT_TEXTS[3]),
+    ("What fell sharply?", AGREEMENT_TEXTS[4]),
+    ("What should you restart?", AGREEMENT_TEXTS[6]),
+    ("How many times did the striker score?", AGREEMENT_TEXTS[7]),
+    ("What did the council approve?", SAMPLE_TEXTS[0]),
+    ("What leaks?", SAMPLE_TEXTS[1]),
+)
 
 
 def decoder_feeds(config, ids: np.ndarray, mask: np.ndarray, past: list[np.ndarray] | None,

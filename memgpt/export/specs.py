@@ -31,9 +31,13 @@ MANIFEST_FILE = "manifest.json"
 TOKENIZER_FILE = "tokenizer.json"
 PRECISIONS = ("fp32", "fp16", "int8", "int8w", "int4")
 # Max |torch - onnxruntime| per output for the validation of an fp32 export. Quantized exports
-# are not held to a tolerance (their task-metric delta is what is reported); they must still give
-# finite outputs of the right shapes.
+# are not held to a logit tolerance; they must give finite outputs of the right shapes and agree
+# with torch on AGREEMENT_SAMPLE sample inputs at least MIN_AGREEMENT of the time (greedy tokens
+# before the first difference, labels, answer spans), else nothing is written unless the caller
+# lowers min_agreement (the bench does: it measures the task-metric delta itself).
 TOLERANCE = {"fp32": 1e-4, "fp16": None, "int8": None, "int8w": None, "int4": None}
+MIN_AGREEMENT = 0.9
+AGREEMENT_SAMPLE = 8
 
 
 @dataclass(frozen=True)

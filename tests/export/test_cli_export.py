@@ -110,3 +110,16 @@ def test_export_refuses_bad_options(setup):
         "hi",
     )
     assert r.exit_code != 0 and "drop --runtime torch" in r.output
+
+
+def test_export_prints_the_agreement_of_a_quantized_export(setup):
+    d, folder, env = setup
+    r = invoke(env, "export", "--task", str(folder), "--precision", "int8", "--min-agreement",
+               "0", "-o", str(d / "q8"))
+    assert r.exit_code == 0, r.output
+    assert "labels agree with torch on" in r.stdout and "(tolerance 0%)" in r.stdout
+    bad = invoke(env, "export", "--task", str(folder), "--min-agreement", "0.5", "-o",
+                 str(d / "never"))
+    assert bad.exit_code == 2 and "quantized precisions" in bad.output
+    assert invoke(env, "export", "--task", str(folder), "--precision", "int8",
+                  "--min-agreement", "2", "-o", str(d / "never")).exit_code == 2

@@ -212,3 +212,27 @@ def test_bottleneck_adapter_exports_with_fused_projections(tmp_path, tiny_model,
     folder = save_task(tmp_path / "bn", task_spec, TaskModel(tiny_model, task_spec.head))
     report = export_task(folder, tmp_path / "e", backbone=tiny_model, tokenizer=tiny_tokenizer)
     assert report["passed"] and report["tokens_equal"], report["failures"]
+
+
+def test_quantized_agreement_is_measured_and_enforced(make_task_folder, tmp_path, tiny_model,
+                                                      tiny_tokenizer, monkeypatch):
+    import memgpt.export.validate as V
+
+    folder = make_task_folder(tmp_path, tiny_model, "classify")
+    report = export_task(folder, tmp_path / "q", backbone=tiny_model, tokenizer=tiny_tokenizer,
+                         precision="int8")
+    a = report["agreement"]
+    assert a["what"] == "labels" and a["n"] == specs.AGREEMENT_SAMPLE and 0 <= a["value"] <= 1
+    assert report["passed"] == (a["value"] >= specs.MIN_AGREEMENT)
+    # an export that disagrees with torch too often is not written, and says why
+    monkeypatch.setattr(V, "_agreement", lambda *args: {"what": "labels", "value": 0.5, "n": 8})
+    with pytest.raises(ExportError, match="labels agree with torch on 50% of 8 sample inputs"):
+        export_task(folder, tmp_path / "never", backbone=tiny_model, tokenizer=tiny_tokenizer,
+                    precision="int8")
+    assert not (tmp_path / "never").exists()
+    report = export_task(folder, tmp_path / "anyway", backbone=tiny_model,
+                         tokenizer=tiny_tokenizer, precision="int8", min_agreement=0.0)
+    assert report["passed"] and (tmp_path / "anyway" / specs.GRAPH_FILE).is_file()
+    # fp32 is held to its logit tolerance instead
+    assert "agreement" not in export_task(folder, tmp_path / "fp32", backbone=tiny_model,
+                                          tokenizer=tiny_tokenizer)
