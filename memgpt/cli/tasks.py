@@ -147,9 +147,11 @@ def translate_cmd(text, src, tgt, max_new_tokens, split, memory_dir, adapter, ba
                      "torch" if memory_dir is not None else runtime, export_dir)
     memory = None
     if memory_dir is not None:
+        from memgpt.tasks.registry import resolve_task
         from memgpt.tasks.tm import TranslationMemory
 
-        memory = TranslationMemory.load(memory_dir, task=task)
+        memory = TranslationMemory.load(memory_dir, task=task,
+                                        task_folder=resolve_task(adapter or "translate"))
     info = task.settings.info
     trained = (info.get("src"), info.get("tgt"))
     if trained[0] and (src or trained[0], tgt or trained[1]) != trained:

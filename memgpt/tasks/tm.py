@@ -37,7 +37,7 @@ from memgpt.paths import decode_text
 FORMAT, VERSION = "memgpt-tm", 1
 META_FILE, TENSORS_FILE = "tm.json", "tm.safetensors"
 # lam / k / temperature: chosen on Tatoeba valid pairs (benchmarks/translation_memory.py).
-DEFAULTS = {"lam": 0.5, "k": 16, "temperature": 10.0}
+DEFAULTS = {"lam": 0.5, "k": 16, "temperature": 30.0}
 MAX_PAIRS = 200_000
 
 
@@ -185,8 +185,11 @@ class TranslationMemory:
         return Path(folder)
 
     @classmethod
-    def load(cls, folder: str | os.PathLike, *, task: Any = None) -> TranslationMemory:
-        """Read a memory; with ``task``, refuse one built with other backbone weights."""
+    def load(cls, folder: str | os.PathLike, *, task: Any = None,
+             task_folder: str | os.PathLike | None = None) -> TranslationMemory:
+        """Read a memory; with ``task``, refuse one built with other backbone weights, and with
+        ``task_folder`` one built with another translation task folder (its decoder states are
+        another adapter's, so its neighbours would be meaningless)."""
         from safetensors import SafetensorError
         from safetensors.numpy import load_file
 
@@ -223,6 +226,12 @@ class TranslationMemory:
             if keys.shape[1] != task.model.backbone.config.d_model:
                 raise ValueError(f"{folder}: keys of width {keys.shape[1]}, the model's is "
                                  f"{task.model.backbone.config.d_model}")
+        if task_folder is not None and meta.get("task_hash") is not None:
+            from memgpt.tasks.registry import task_folder_hash
+
+            if meta["task_hash"] != task_folder_hash(Path(task_folder)):
+                raise ValueError(f"{folder} was built with another translation task folder than "
+                                 f"{task_folder}; rebuild it with the same --adapter")
         return cls(keys, values, ids, meta)
 
     # ------------------------------------------------------------------ reading

@@ -72,7 +72,7 @@ def test_mixing_is_a_distribution_and_lam_zero_is_the_model(memory):
 
 
 def test_save_load_round_trip_and_refusals(task, memory, tmp_path, tiny_weights_dir):
-    t, _ = task
+    t, folder = task
     memory.save(tmp_path / "tm")
     back = TranslationMemory.load(tmp_path / "tm", task=t)
     assert np.array_equal(back.values, memory.values)
@@ -88,6 +88,12 @@ def test_save_load_round_trip_and_refusals(task, memory, tmp_path, tiny_weights_
     (tmp_path / "tm" / "tm.json").write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="other backbone weights"):
         TranslationMemory.load(tmp_path / "tm", task=t)
+    meta["backbone_hash"] = memory.meta["backbone_hash"]
+    meta["task_hash"] = "1" * 64
+    (tmp_path / "tm" / "tm.json").write_text(json.dumps(meta))
+    assert len(TranslationMemory.load(tmp_path / "tm", task=t)) == len(memory)
+    with pytest.raises(ValueError, match="another translation task folder"):
+        TranslationMemory.load(tmp_path / "tm", task=t, task_folder=folder)
     (tmp_path / "tm" / "tm.json").write_text("{")
     with pytest.raises(ValueError, match="not a memgpt translation memory"):
         TranslationMemory.load(tmp_path / "tm")
@@ -170,3 +176,15 @@ def test_cli_build_and_translate_with_a_memory(task, tmp_path, tiny_weights_dir)
     missing = CliRunner().invoke(cli, ["memory", "build", "--pairs", str(tmp_path / "no.tsv"),
                                        "-o", str(tmp_path / "y")], env=env)
     assert missing.exit_code == 1 and not (tmp_path / "y").exists()
+
+
+def test_the_shipped_settings_are_the_benchmarks_choice():
+    from pathlib import Path
+
+    from memgpt.tasks.tm import DEFAULTS
+
+    results = "benchmarks/results/translation-memory/results.json"
+    path = Path(__file__).resolve().parents[2] / results
+    chosen = json.loads(path.read_text())["meta"]["chosen"]
+    assert {k: chosen[k] for k in ("lam", "k", "temperature")} == DEFAULTS
+    assert "valid" in chosen["on"]
