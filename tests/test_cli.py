@@ -301,6 +301,37 @@ def test_weights_info_unknown_is_one_line_error(run, tmp_path):
     assert_one_line_error(run("weights", "info", str(tmp_path / "missing.gguf")))
 
 
+def test_weights_fetch_and_info_use_a_complete_cache_offline(weights, tmp_path, monkeypatch):
+    """A cache folder holding a complete checkpoint (here the tiny one, with a source.json that
+    names the pinned GGUF) is reused: `weights fetch` prints it without downloading, and
+    `weights info` describes the default weights from it, source record included."""
+    import shutil
+
+    from memgpt.checkpoint import GGUF_SHA256
+
+    cached = tmp_path / "cache" / "smollm2-135m"
+    shutil.copytree(weights, cached)
+    (cached / "source.json").write_text(json.dumps({"gguf_sha256": GGUF_SHA256, "origin": "t"}))
+    monkeypatch.setenv("MEMGPT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("MEMGPT_WEIGHTS", raising=False)
+    runner = CliRunner()
+    [row] = json_lines(runner.invoke(cli, ["weights", "fetch", "--json"]))
+    assert row == {"path": str(cached)}
+    assert ok(runner.invoke(cli, ["weights", "fetch"])).strip() == str(cached)
+    [info] = json_lines(runner.invoke(cli, ["weights", "info", "--json"]))
+    assert info["weights"] == "smollm2-135m" and info["n_layers"] == 2
+    assert info["source"]["origin"] == "t" and info["cache_dir"] == str(tmp_path / "cache")
+
+
+def test_main_entry_point_runs_the_group(monkeypatch, capsys):
+    from memgpt.cli import main
+
+    monkeypatch.setattr("sys.argv", ["memgpt-task", "--version"])
+    with pytest.raises(SystemExit) as e:
+        main()
+    assert e.value.code == 0 and "memgpt-task" in capsys.readouterr().out
+
+
 # ----------------------------------------------------------------------------- memory
 
 

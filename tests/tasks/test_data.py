@@ -167,6 +167,71 @@ def test_bbc_articles_drop_duplicates_and_group_shared_headlines(tmp_path):
     assert arts["tech/003"]["group"] == "tech/001" and arts["sports/001"]["body"].endswith("£.")
 
 
+BODIES = ["The Bank of England raised rates to 5% on Thursday. Officials in London said "
+          "inflation had fallen.", "Arsenal beat Chelsea 2-1 at the Emirates on Sunday. The "
+          "manager, Arsene Wenger, praised the defence.", "Apple said its new phone will go on "
+          "sale in March. The company sold 40 million phones last year."]
+
+
+def bbc_folder(tmp_path, n=24):
+    """A tiny BBC-like corpus: ``n`` articles in three topic folders, two sharing a headline."""
+    for i in range(n):
+        topic = ("business", "sport", "tech")[i % 3]
+        (tmp_path / topic).mkdir(exist_ok=True)
+        head = "Shared headline" if i in (0, 3) else f"Anna Smith files story {i} from Paris"
+        body = f"{BODIES[i % 3]} Story {i} was filed by Anna Smith in Paris.\n"
+        (tmp_path / topic / f"{i:03d}.txt").write_text(f"{head}\n\n{body}")
+    return tmp_path
+
+
+@pytest.mark.parametrize("name", ["bbc-topic", "bbc-headline", "bbc-cloze", "bbc-qa"])
+def test_parse_bbc_gives_each_card_its_records_on_one_article_split(tmp_path, name):
+    card = dataclasses.replace(D.DATASETS[name], valid=0.25, test=0.25)
+    out = P._parse_bbc(bbc_folder(tmp_path), card)
+    assert set(out) == {"train", "valid", "test"}
+    recs = [r for rs in out.values() for r in rs]
+    assert recs
+    if name == "bbc-topic":
+        assert len(recs) == 24 and {r["label"] for r in recs} == {"business", "sport", "tech"}
+        assert all(r["text"].startswith(("Anna Smith files", "Shared")) for r in recs)
+    elif name == "bbc-headline":
+        assert len(recs) == 24
+        assert all(r["summary"] and "Story" in r["text"] and r["summary"] not in r["text"]
+                   for r in recs)
+    else:
+        for r in recs:
+            (ans,) = r["answers"][:1]
+            assert r["context"][ans["start"]:ans["start"] + len(ans["text"])] == ans["text"]
+    # every article's records sit in one split, and articles sharing a headline share it
+    split_of_article = {}
+    for split, rs in out.items():
+        for r in rs:
+            article = r["id"].split("#")[0]
+            assert split_of_article.setdefault(article, split) == split
+    if name in ("bbc-topic", "bbc-headline"):
+        assert split_of_article["business/000"] == split_of_article["business/003"]
+
+
+def test_parse_sms_and_sentiment_files(tmp_path, caplog):
+    sms = "".join(f'{i},{i % 2},"message number {i} {"win" if i % 2 else "hi"}"\n'
+                  for i in range(60))
+    path = write(tmp_path, "sms.csv", ",spam,text\n" + sms + '60,0,"message number 0 hi"\n')
+    out = P._parse_sms(path, dataclasses.replace(D.DATASETS["sms-spam"], valid=0.2, test=0.2))
+    recs = [r for rs in out.values() for r in rs]
+    assert len(recs) == 60 and {r["label"] for r in recs} == {"ham", "spam"}  # copy dropped
+    assert all(out.values())
+    rows = [f'{i},"tweet {i} caf\xe9",{("negative", "neutral", "positive")[i % 3]}'
+            for i in range(60)]
+    rows += ['60,"",positive', '61,"tweet with a bad label",angry']
+    path = write(tmp_path, "sentiment.csv", "id,text,sentiment\n" + "\n".join(rows) + "\n",
+                 encoding="latin-1")
+    with caplog.at_level("WARNING", logger="memgpt.tasks.parsers"):
+        out = P._parse_sentiment(path, D.DATASETS["sentiment"])
+    recs = [r for rs in out.values() for r in rs]
+    assert len(recs) == 60 and "dropped 2 rows" in caplog.text
+    assert any(r["text"] == "tweet 1 caf\xe9" for r in recs)
+
+
 # ---------------------------------------------------------------------- cloze, SMS
 ARTICLE = ("Shares in Acme Widgets rose 12% on Monday.\n\n"
            "The firm, based in New York, said the Widget Board backed the plan. "

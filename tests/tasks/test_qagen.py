@@ -141,3 +141,43 @@ def test_dedupe_items() -> None:
 def test_empty_and_unusable_text() -> None:
     assert qa_items("x", "") == []
     assert qa_items("x", " = = Heading = = \n") == []
+
+
+RULE_CASES = [  # (sentence, a question it must give over seeds 0-5, its answer)
+    ("Because of heavy rain, the council closed the old bridge in 1990.",
+     "Why did the council close the old bridge in 1990?", "heavy rain"),
+    ("The station was rebuilt in 2004 because the roof had collapsed.",
+     "Why was the station rebuilt in 2004?", "the roof had collapsed"),
+    ("The ferry was cancelled due to the storm over the bay.",
+     "Why was the ferry cancelled?", "the storm over the bay"),
+    ("Bramley is named after Thomas Bramley.", "After whom is Bramley named?", "Thomas Bramley"),
+    ("Lake Ostra is the deepest lake in Norway.", "Which lake is the deepest in Norway?",
+     "Lake Ostra"),
+    ("The town had a population of 4,200 in 1901.",
+     "How many inhabitants did the town have in 1901?", "4,200"),
+    ("Oxbridge is a small village in Kent.", "Where is Oxbridge located?", "Kent"),
+    ("The hall is commonly known as the Great Hall.", "By what name is the hall known?",
+     "Great Hall"),
+    ("The company hired 40 engineers in 2010.",
+     "How many engineers did the company employ in 2010?", "40"),
+    ("The board raised prices by 8% in 2012.",
+     "In what year did the board raise prices by 8%?", "2012"),
+    ("The team paid $2 million for the striker.", "How much did the team pay?", "$2 million"),
+    ("Henry Rowe founded the Rowe Company in 1920.", "Who founded the Rowe Company?",
+     "Henry Rowe"),
+    ("Peter Green directed the film Harbour Lights.",
+     "Who was the director of the film Harbour Lights?", "Peter Green"),
+    ("Emma Stone married David Clark in 1999.", "Who did Emma Stone wed?", "David Clark"),
+    ("The tower was designed by Anne Hill in 1932.", "Who designed the tower in 1932?",
+     "Anne Hill"),
+]
+
+
+@pytest.mark.parametrize("sentence, question, answer", RULE_CASES)
+def test_each_rule_on_a_sentence_of_its_own(sentence: str, question: str, answer: str) -> None:
+    doc = "Intro sentence here is short. " + sentence
+    items = [it for seed in range(6) for it in qa_items("x", doc, seed=seed)]
+    for it in items:
+        (a,) = it["answers"]
+        assert it["context"][a["start"]:a["start"] + len(a["text"])] == a["text"]
+    assert (question, answer) in {(it["question"], it["answers"][0]["text"]) for it in items}
