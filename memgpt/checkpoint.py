@@ -153,7 +153,8 @@ def _load_state(model: MemGPT, state: dict[str, torch.Tensor]) -> None:
     """Copy ``state`` into ``model``; only memory parameters (``.attn.memory.``) may be absent.
 
     Raises:
-        ValueError: naming missing or unexpected keys, or mismatched shapes.
+        ValueError: naming missing or unexpected keys, mismatched shapes, or integer/bool
+            tensors where the model holds floating-point ones.
     """
     expected = model.state_dict()
     unexpected = sorted(set(state) - set(expected))
@@ -166,6 +167,10 @@ def _load_state(model: MemGPT, state: dict[str, torch.Tensor]) -> None:
            for k, v in state.items() if tuple(v.shape) != tuple(expected[k].shape)]
     if bad:
         raise ValueError(f"weight shapes do not fit the model: {'; '.join(bad[:4])}")
+    kinds = [f"{k} is {str(v.dtype).removeprefix('torch.')}" for k, v in state.items()
+             if expected[k].is_floating_point() and not v.is_floating_point()]
+    if kinds:  # load_state_dict would cast them to float silently
+        raise ValueError(f"weights are not floating-point tensors: {'; '.join(kinds[:4])}")
     model.load_state_dict(state, strict=False)
 
 

@@ -17,13 +17,20 @@ from __future__ import annotations
 import ctypes
 import errno
 import hashlib
+import logging
 import os
+import re
 import shutil
+import socket
 import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+log = logging.getLogger("memgpt")
+# the host part of temporaries' names (see temp_prefix): short, and safe in a file name
+_HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
 
 _CHUNK = 1 << 20
 
@@ -121,7 +128,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
+    remove_stale_temps(path.parent, path.name)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path.name),
                                suffix=f".tmp{path.suffix}")
     os.close(fd)
     try:
@@ -144,6 +152,50 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 
 # ---------------------------------------------------------------------- folders
+def temp_prefix(name: str) -> str:
+    """``.NAME.HOST-PID-``: the start of a temporary's name for writing ``name``. The writer's host
+    and process id let :func:`remove_stale_temps` tell a killed writer's leftovers from a live
+    one's."""
+    return f".{name}.{_HOST}-{os.getpid()}-"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # someone else's process (or a pid we cannot ask about): keep its files
+    return True
+
+
+def remove_stale_temps(parent: str | os.PathLike, name: str) -> int:
+    """Remove the temporaries of ``name`` in ``parent`` that a writer on this host left when it was
+    killed mid-write (its process no longer runs); return how many. Another host's, and a live
+    process's, are never touched."""
+    pattern = re.compile(rf"^\.{re.escape(name)}\.{_HOST}-(\d+)-")
+    removed = 0
+    try:
+        entries = list(Path(parent).iterdir())
+    except OSError:
+        return 0
+    for entry in entries:
+        m = pattern.match(entry.name)
+        if not m or int(m[1]) == os.getpid() or _pid_alive(int(m[1])):
+            continue
+        try:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+            removed += 1
+        except OSError:
+            continue  # another process removed it first, or it is not ours to remove
+    if removed:
+        log.info("removed %d temporary file(s) of %s left by killed writers", removed, name)
+    return removed
+
+
 def make_temp_dir(parent: str | os.PathLike, prefix: str) -> Path:
     """``tempfile.mkdtemp`` in ``parent``, then given :func:`dir_mode` (mkdtemp makes it 0700)."""
     parent = Path(parent)
@@ -241,7 +293,8 @@ def atomic_dir(dest: str | os.PathLike, *, old: str | os.PathLike | None = None
     If the block raises, the temporary folder is removed and ``dest`` is left as it was.
     """
     dest = Path(dest)
-    tmp = make_temp_dir(dest.parent, f".{dest.name}.")
+    remove_stale_temps(dest.parent, dest.name)
+    tmp = make_temp_dir(dest.parent, temp_prefix(dest.name))
     try:
         yield tmp
         replace_dir(tmp, dest, old=old)

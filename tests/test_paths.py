@@ -144,3 +144,30 @@ def test_a_folder_never_replaces_a_file(tmp_path):
             (tmp / "a").write_text("x")
     assert dest.read_text() == "keep me"
     assert [p.name for p in tmp_path.iterdir()] == ["out"]  # the temporary folder is gone
+
+
+def test_a_killed_writers_temporaries_are_removed_by_the_next_write(tmp_path):
+    """A writer killed with SIGKILL mid-write leaves its temporary folder and file; the next write
+    of the same artifact removes them. A live writer's temporaries and other hosts' are kept."""
+    import subprocess
+    import sys
+
+    dest, out = tmp_path / "artifact", tmp_path / "model.json"
+    child = subprocess.Popen([sys.executable, "-c", (
+        "import os, signal, sys\n"
+        "from memgpt.paths import atomic_dir, atomic_path\n"
+        f"with atomic_dir({str(dest)!r}) as d, atomic_path({str(out)!r}) as f:\n"
+        "    (d / 'part').write_text('half'); f.write_text('half')\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n")])
+    assert child.wait() == -9
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert len(left) == 2 and all(n.startswith((".artifact.", ".model.json.")) for n in left)
+    live = paths.make_temp_dir(tmp_path, paths.temp_prefix("artifact"))  # this process: alive
+    other = tmp_path / ".artifact.0badhost-1-x"                          # another host's
+    other.mkdir()
+    with paths.atomic_dir(dest) as d:
+        (d / "part").write_text("whole")
+    paths.atomic_write_text(out, "whole")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [live.name, other.name, "artifact", "model.json"])
+    assert (dest / "part").read_text() == "whole" and out.read_text() == "whole"

@@ -35,7 +35,7 @@ from memgpt.eval.report import write_json
 from memgpt.export import specs
 from memgpt.export.samples import random_bank, tracing_feeds
 from memgpt.model import MemGPT, MemoryState
-from memgpt.paths import make_temp_dir, replace_dir, sha256_file
+from memgpt.paths import make_temp_dir, remove_stale_temps, replace_dir, sha256_file, temp_prefix
 from memgpt.tasks.registry import CHAT_TASK, TASK_DEFS, task_folder_hash
 
 log = logging.getLogger(__name__)
@@ -199,7 +199,8 @@ def export_task(task: str, out_dir: str | os.PathLike, *, weights: str = "smollm
     gspec = specs.graph_spec(kind, n_layers=cfg.n_layers,
                              n_memory_layers=len(cfg.memory.layers), bank=bank)
     out_dir = Path(out_dir)
-    tmp = make_temp_dir(out_dir.parent, f".{out_dir.name}.")
+    remove_stale_temps(out_dir.parent, out_dir.name)
+    tmp = make_temp_dir(out_dir.parent, temp_prefix(out_dir.name))
     try:
         bank_state = random_bank(cfg, bank_entries) if bank else None
         trace_feeds = tracing_feeds(cfg, kind, tokenizer, bank_state)
