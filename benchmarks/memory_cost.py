@@ -5,8 +5,10 @@
 SmolLM2-135M, greedy, 24 new tokens after a short prompt, batch 1, the median of 3 runs each:
 no bank; a random 100k-entry bank with the shipped (closed) gates — the read is skipped, so the
 text and the time should be the model's own; and the same bank with the gates opened (exact
-top-k search over every entry at each step, what a trained memory pays). Ratios are against no
-bank in the same run.
+top-k search over every entry at each step, what a trained memory pays); and the open gates
+reading through a faiss IVF index over the same bank (``memgpt.index``, ``--nprobe`` lists per
+query; its build time is reported, and whether its text equals exact search's). Ratios are
+against no bank in the same run.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ def main() -> None:
     ap.add_argument("--entries", type=int, default=100_000)
     ap.add_argument("--tokens", type=int, default=24)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--nprobe", type=int, default=32)
     ap.add_argument("--out", default="benchmarks/results/memory-cost")
     args = ap.parse_args()
 
@@ -60,11 +63,21 @@ def main() -> None:
     with torch.no_grad():
         for gate in gates:
             gate.fill_(0.5)
-    open_ms, _ = run(bank)
+    open_ms, open_text = run(bank)
+    from memgpt.index import BankIndex
+
+    start = time.perf_counter()
+    index = BankIndex.build(bank.keys, similarity=c.memory.similarity, kind="ivf",
+                            nprobe=args.nprobe)
+    build_s = time.perf_counter() - start
+    indexed_ms, indexed_text = run(MemoryState(bank.keys, bank.values, index))
     results = {"no_bank_ms_per_token": base_ms, "closed_gates_ms_per_token": closed_ms,
                "open_gates_ms_per_token": open_ms, "closed_over_none": closed_ms / base_ms,
-               "open_over_none": open_ms / base_ms, "closed_same_text": closed_text == base_text}
-    meta = {"command": "python benchmarks/memory_cost.py --out " + args.out,
+               "open_over_none": open_ms / base_ms, "closed_same_text": closed_text == base_text,
+               "open_indexed_ms_per_token": indexed_ms, "indexed_over_none": indexed_ms / base_ms,
+               "index_build_s": build_s, "indexed_same_text_as_exact": indexed_text == open_text}
+    meta = {"command": "python benchmarks/memory_cost.py " + " ".join(sys.argv[1:]),
+            "index": {"kind": "ivf", "nprobe": args.nprobe},
             "revision": git_revision(), "entries": args.entries, "new_tokens": args.tokens,
             "threads": threads, "statistic": "median of 3 runs, after a warm-up"}
     out = Path(args.out)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -28,10 +29,13 @@ class MemoryState:
     Attributes:
         keys: [L, N, G, E] pre-rotary keys.
         values: [L, N, G, E].
+        index: a ``memgpt.index.BankIndex`` over ``keys`` (approximate search for large banks),
+            or None for exact search over every entry.
     """
 
     keys: torch.Tensor
     values: torch.Tensor
+    index: Any = None
 
 
 @dataclass
@@ -121,7 +125,9 @@ class MemoryAttention(nn.Module):
 
         Args:
             q: [B, H, T, E] pre-rotary queries.
-            bank: (keys [N, G, E], values [N, G, E]) or None.
+            bank: (keys [N, G, E], values [N, G, E]) or None; a third element, when given and
+                not None, is ``search(queries [G, Q, E], k) -> (scores, indices)`` used instead
+                of exact search (a ``memgpt.index`` vector index).
 
         Returns:
             (gated output [B, H, T, E] or None when there is nothing to read,
@@ -140,8 +146,11 @@ class MemoryAttention(nn.Module):
         if bank is not None and bank[0].shape[0]:
             g = h // self.n_groups
             qg = q.view(b, g, self.n_groups, t, e).transpose(0, 1).reshape(g, -1, e)  # [G, Q, E]
-            _, idx = topk_search(qg, bank[0].transpose(0, 1), self.top_k,
-                                 similarity=self.similarity, chunk_size=self.chunk_size)
+            if len(bank) > 2 and bank[2] is not None:
+                _, idx = bank[2](qg, self.top_k)
+            else:
+                _, idx = topk_search(qg, bank[0].transpose(0, 1), self.top_k,
+                                     similarity=self.similarity, chunk_size=self.chunk_size)
             k = idx.shape[-1]
             rk = gather_groups(bank[0].transpose(0, 1).to(q.dtype), idx)  # [G, Q, K, E]
             rv = gather_groups(bank[1].transpose(0, 1).to(q.dtype), idx)

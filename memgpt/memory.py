@@ -233,11 +233,20 @@ class MemoryBank:
         return self.merge(MemoryBank.build(model, tokenizer, texts, **build_kwargs))
 
     # ------------------------------------------------------------------ use
-    def state(self, device: torch.device | str | None = None):
-        """The bank as ``memgpt.model.MemoryState`` (the model's ``memory=`` argument)."""
+    def state(self, device: torch.device | str | None = None, *, index: str | None = None,
+              **options: Any):
+        """The bank as ``memgpt.model.MemoryState`` (the model's ``memory=`` argument); with
+        ``index`` (``hnsw`` / ``ivf``, options as ``memgpt.index.KeyIndex``), memory reads search
+        a vector index built now over the keys instead of every entry."""
         from memgpt.model import MemoryState
 
-        return MemoryState(self.keys.to(device), self.values.to(device))
+        keys = self.keys.to(device)
+        if index is None:
+            return MemoryState(keys, self.values.to(device))
+        from memgpt.index import BankIndex
+
+        built = BankIndex.build(keys.cpu(), similarity=self.similarity, kind=index, **options)
+        return MemoryState(keys, self.values.to(device), built)
 
     def provenance(self, indices: Sequence[int] | torch.Tensor) -> list[tuple[str, int, int]]:
         """(source id, start, end) for flat entry indices (any shape; flattened)."""

@@ -134,7 +134,9 @@ class MemGPT(nn.Module):
             past = None if past_key_values is None else past_key_values[i]
             bank = None
             if memory is not None and i in mem_slot:
-                bank = (memory.keys[mem_slot[i]], memory.values[mem_slot[i]])
+                j = mem_slot[i]
+                search = memory.index.searcher(j) if memory.index is not None else None
+                bank = (memory.keys[j], memory.values[j], search)
             x, kv, idx = block(x, cos, sin, mask, past, bank)
             caches.append(kv)
             if idx is not None:

@@ -358,6 +358,10 @@ def test_memory_build_info_search_and_generate(run, tmp_path):
     [row] = json_lines(run("generate", "Tea?", "--memory", str(bank), "--max-new-tokens", "5",
                            "--json"))
     assert row["new_tokens"] <= 5
+    for kind in ("exact", "ivf", "hnsw"):  # a vector index over the bank: the same text here
+        [same] = json_lines(run("generate", "Tea?", "--memory", str(bank), "--max-new-tokens",
+                                "5", "--index", kind, "--json"))
+        assert same["text"] == row["text"]
 
 
 def test_memory_errors(run, tmp_path):

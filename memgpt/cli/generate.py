@@ -29,12 +29,17 @@ log = logging.getLogger("memgpt.cli")
 @click.option("--chat", is_flag=True, help="Wrap PROMPT in the chat template as a user message.")
 @click.option("--memory", "memory_dir", metavar="BANK_DIR",
               help="Read this memory bank (built with the same weights).")
+@click.option("--index", "index_kind", type=click.Choice(["auto", "exact", "ivf", "hnsw"]),
+              default="auto", show_default=True,
+              help="How memory reads search the bank: exact (every entry), or a faiss vector "
+                   "index built at load (ivf, hnsw; needs faiss-cpu); auto = ivf from 50,000 "
+                   "entries on when faiss is installed.")
 @threads_option
 @model_options
 def generate_cmd(prompt: str, max_new_tokens: int, strategy: str | None, temperature, top_k,
                  top_p, seed: int, num_beams: int, repetition_penalty: float, stop: tuple,
-                 chat: bool, memory_dir: str | None, weights: str, device: str,
-                 as_json: bool) -> None:
+                 chat: bool, memory_dir: str | None, index_kind: str, weights: str,
+                 device: str, as_json: bool) -> None:
     """Continue PROMPT (or stdin with -), printing tokens as they are generated.
 
     \b
@@ -52,7 +57,15 @@ def generate_cmd(prompt: str, max_new_tokens: int, strategy: str | None, tempera
     settings = generation_settings(max_new_tokens, strategy, temperature, top_k, top_p, seed,
                                    num_beams, repetition_penalty, stop)
     model, tok = load_model_and_tokenizer(weights, device)
-    memory = load_bank(memory_dir, model).state(device) if memory_dir else None
+    memory = None
+    if memory_dir:
+        from memgpt.index import choose_kind
+
+        bank = load_bank(memory_dir, model)
+        kind = choose_kind(index_kind, len(bank))
+        if kind is not None:
+            log.info("building a %s index over %d bank entries", kind, len(bank))
+        memory = bank.state(device, index=kind)
     full = tok.apply_chat([{"role": "user", "content": text}]) if chat else text
     counting = CountingTokenizer(tok)
     start = time.perf_counter()
