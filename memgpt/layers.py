@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from memgpt.config import ModelConfig
-from memgpt.retrieval import gather_groups, topk_search
+from memgpt.retrieval import gather_entries, topk_search
 
 KVCache = tuple[tuple[torch.Tensor, torch.Tensor], ...]  # per layer: (k [B,G,S,E], v [B,G,S,E])
 
@@ -152,8 +152,9 @@ class MemoryAttention(nn.Module):
                 _, idx = topk_search(qg, bank[0].transpose(0, 1), self.top_k,
                                      similarity=self.similarity, chunk_size=self.chunk_size)
             k = idx.shape[-1]
-            rk = gather_groups(bank[0].transpose(0, 1).to(q.dtype), idx)  # [G, Q, K, E]
-            rv = gather_groups(bank[1].transpose(0, 1).to(q.dtype), idx)
+            # gathered from the stored [N, G, E] layout: no per-step copy of the whole bank
+            rk = gather_entries(bank[0], idx).to(q.dtype)  # [G, Q, K, E]
+            rv = gather_entries(bank[1], idx).to(q.dtype)
             to_bhtk = (lambda x: x.view(g, b, self.n_groups, t, k, *x.shape[3:])
                        .transpose(0, 1).reshape(b, h, t, k, *x.shape[3:]))
             rk, rv, indices = to_bhtk(rk), to_bhtk(rv), to_bhtk(idx)

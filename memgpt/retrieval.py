@@ -79,3 +79,19 @@ def gather_groups(table: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
     offset = torch.arange(g, device=indices.device).view(g, 1, 1) * n
     flat = table.reshape(g * n, e)
     return flat[(indices + offset).reshape(-1)].reshape(*indices.shape, e)
+
+
+def gather_entries(table: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+    """Rows of an entry-major bank slice at grouped indices, without copying the bank.
+
+    Args:
+        table: [N, G, E] (a ``MemoryState`` layer slice, as stored).
+        indices: [G, Q, K] into N.
+
+    Returns:
+        [G, Q, K, E]: ``table[indices[g, q, k], g]``.
+    """
+    n, g, e = table.shape
+    group = torch.arange(g, device=indices.device).view(g, 1, 1)
+    flat = table.reshape(n * g, e)  # a view: entry-major storage is contiguous
+    return flat[(indices * g + group).reshape(-1)].reshape(*indices.shape, e)

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from memgpt.retrieval import gather_groups, topk_search
+from memgpt.retrieval import gather_entries, gather_groups, topk_search
 
 
 def brute_scores(q: torch.Tensor, keys: torch.Tensor, similarity: str) -> torch.Tensor:
@@ -95,3 +95,11 @@ def test_million_entry_bank_chunked_equals_brute_force():
         ref_s, ref_i = brute_scores(q, keys, similarity).topk(10, dim=-1)
         assert torch.equal(i, ref_i)
         assert torch.allclose(s.double(), ref_s, atol=1e-3)
+
+
+def test_gather_entries_equals_gather_groups_on_the_transposed_bank():
+    torch.manual_seed(0)
+    table = torch.randn(50, 3, 4)  # [N, G, E] as a MemoryState stores it
+    idx = torch.randint(0, 50, (3, 7, 5))
+    assert torch.equal(gather_entries(table, idx), gather_groups(table.transpose(0, 1), idx))
+    assert torch.equal(gather_entries(table, idx)[2, 4, 1], table[idx[2, 4, 1], 2])
