@@ -89,6 +89,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from memgpt.cli.common import load_for_task
+    from memgpt.tasks.adapters import adapters_off
     from memgpt.tasks.data import load_builtin
     from memgpt.tasks.examples import ExampleMemory, layer_choice
     from memgpt.tasks.pipelines import TorchTask
@@ -99,7 +100,8 @@ def main() -> None:
     task = TorchTask(*load_for_task("classify", args.adapter, "smollm2-135m", "cpu"))
 
     def embedded(records, layers):
-        feats = task.embed([r["text"] for r in records], layers=layers)
+        with adapters_off(task.model):  # as classify --examples: the plain backbone's features
+            feats = task.embed([r["text"] for r in records], layers=layers)
         return {layer: f for layer, f in zip(layers, feats)}
 
     # -- choose the layer and temperature on bbc-topic:valid (5 examples per label, 5 draws)

@@ -235,11 +235,14 @@ def _classify_by_examples(texts, examples_file, adapter, batch_size, runtime, ex
         raise click.UsageError("--examples reads the backbone's features, which an export does "
                                "not give: drop --runtime onnx / --export")
     ex_texts, ex_labels = read_examples(input_path(examples_file))
+    from memgpt.tasks.adapters import adapters_off
+
     task = open_task("classify", adapter, weights, device, "torch")
     layer = feature_layer(task.model.backbone.config.n_layers)
-    memory = ExampleMemory(task.embed(ex_texts, layers=[layer], batch_size=batch_size)[0],
-                           ex_labels)
-    feats = task.embed(texts, layers=[layer], batch_size=batch_size)[0]
+    with adapters_off(task.model):  # the plain backbone's features, whatever the folder adapts
+        memory = ExampleMemory(task.embed(ex_texts, layers=[layer], batch_size=batch_size)[0],
+                               ex_labels)
+        feats = task.embed(texts, layers=[layer], batch_size=batch_size)[0]
     probs, used_head = memory.probs(feats), False
     head_labels = list(task.settings.labels)
     if set(memory.labels) <= set(head_labels):

@@ -11,7 +11,9 @@ removed again (``remove_adapters``) so one backbone in memory can serve many tas
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
 import torch
@@ -81,10 +83,11 @@ class LoRALinear(nn.Module):
         nn.init.kaiming_uniform_(self.lora_a, a=math.sqrt(5))  # as in the LoRA reference code
         self.dropout = nn.Dropout(dropout)
         self.merged = False
+        self.off = False  # ``adapters_off``: the base layer alone
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.base(x)
-        if self.merged:
+        if self.merged or self.off:
             return y
         return y + F.linear(F.linear(self.dropout(x), self.lora_a), self.lora_b) * self.scale
 
@@ -116,15 +119,34 @@ class BottleneckAdapter(nn.Module):
         nn.init.zeros_(self.up.weight)
         nn.init.zeros_(self.up.bias)
         self.dropout = nn.Dropout(dropout)
+        self.off = False  # ``adapters_off``: the base sub-layer alone
 
     def forward(self, *args, **kwargs):
         out = self.base(*args, **kwargs)
+        if self.off:
+            return out
         if isinstance(out, tuple):  # attention returns (output, cache, indices)
             return (self._adapt(out[0]), *out[1:])
         return self._adapt(out)
 
     def _adapt(self, y: torch.Tensor) -> torch.Tensor:
         return y + self.up(F.gelu(self.down(self.dropout(y))))
+
+
+@contextlib.contextmanager
+def adapters_off(model: nn.Module) -> Iterator[None]:
+    """Within the block, ``model`` computes as its plain backbone: every (unmerged) adapter
+    passes its base layer's output through unchanged. Merged adapters are refused."""
+    mods = [m for m in model.modules() if isinstance(m, (LoRALinear, BottleneckAdapter))]
+    if any(getattr(m, "merged", False) for m in mods):
+        raise ValueError("unmerge adapters before turning them off")
+    for m in mods:
+        m.off = True
+    try:
+        yield
+    finally:
+        for m in mods:
+            m.off = False
 
 
 def _targets(model: nn.Module, spec: AdapterSpec):

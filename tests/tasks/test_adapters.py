@@ -9,6 +9,7 @@ from memgpt.tasks.adapters import (
     AdapterSpec,
     adapter_parameters,
     adapter_state_dict,
+    adapters_off,
     add_adapters,
     merge_adapters,
     remove_adapters,
@@ -99,3 +100,20 @@ def test_hot_swap_on_one_backbone():
 def test_bad_specs_rejected(bad):
     with pytest.raises(ValueError):
         AdapterSpec(**bad)
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_adapters_off_computes_the_plain_backbone(spec):
+    m = make_model()
+    base = m(IDS).logits
+    add_adapters(m, spec)
+    perturb(m)
+    adapted = m(IDS).logits
+    assert not torch.allclose(adapted, base)
+    with adapters_off(m):
+        assert torch.equal(m(IDS).logits, base)
+    assert torch.equal(m(IDS).logits, adapted)  # back on after the block
+    if spec.kind == "lora":
+        merge_adapters(m)
+        with pytest.raises(ValueError, match="unmerge"), adapters_off(m):
+            pass
