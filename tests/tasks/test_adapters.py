@@ -35,6 +35,17 @@ def perturb(model):
             p.add_(torch.randn_like(p) * 0.1)
 
 
+def adapted_model(spec):
+    """(model with perturbed adapters, plain logits, adapted logits) on IDS."""
+    m = make_model()
+    base = m(IDS).logits
+    add_adapters(m, spec)
+    perturb(m)
+    adapted = m(IDS).logits
+    assert not torch.allclose(adapted, base)
+    return m, base, adapted
+
+
 @pytest.mark.parametrize("spec", SPECS)
 def test_identity_at_init(spec):
     m = make_model()
@@ -57,12 +68,7 @@ def test_only_adapter_parameters_train(spec):
 
 @pytest.mark.parametrize("spec", SPECS[:2])
 def test_merged_equals_unmerged_and_unmerge_restores(spec):
-    m = make_model()
-    base = m(IDS).logits
-    add_adapters(m, spec)
-    perturb(m)
-    adapted = m(IDS).logits
-    assert not torch.allclose(adapted, base)
+    m, base, adapted = adapted_model(spec)
     merge_adapters(m)
     assert torch.allclose(m(IDS).logits, adapted, atol=1e-5)
     unmerge_adapters(m)
@@ -104,12 +110,7 @@ def test_bad_specs_rejected(bad):
 
 @pytest.mark.parametrize("spec", SPECS)
 def test_adapters_off_computes_the_plain_backbone(spec):
-    m = make_model()
-    base = m(IDS).logits
-    add_adapters(m, spec)
-    perturb(m)
-    adapted = m(IDS).logits
-    assert not torch.allclose(adapted, base)
+    m, base, adapted = adapted_model(spec)
     with adapters_off(m):
         assert torch.equal(m(IDS).logits, base)
     assert torch.equal(m(IDS).logits, adapted)  # back on after the block
