@@ -65,22 +65,6 @@ def topk_search(
     return best_s, best_i
 
 
-def gather_groups(table: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
-    """Rows of a grouped table at grouped indices.
-
-    Args:
-        table: [G, N, E].
-        indices: [G, Q, K] into N.
-
-    Returns:
-        [G, Q, K, E].
-    """
-    g, n, e = table.shape
-    offset = torch.arange(g, device=indices.device).view(g, 1, 1) * n
-    flat = table.reshape(g * n, e)
-    return flat[(indices + offset).reshape(-1)].reshape(*indices.shape, e)
-
-
 def gather_entries(table: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
     """Rows of an entry-major bank slice at grouped indices, without copying the bank.
 

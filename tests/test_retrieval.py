@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from memgpt.retrieval import gather_entries, gather_groups, topk_search
+from memgpt.retrieval import gather_entries, topk_search
 
 
 def brute_scores(q: torch.Tensor, keys: torch.Tensor, similarity: str) -> torch.Tensor:
@@ -74,16 +74,16 @@ def test_half_precision_keys_match_float():
         assert set(i16[g, qi].tolist()) == set(i32[g, qi].tolist())
 
 
-def test_gather_groups():
+def test_gather_entries():
     gen = torch.Generator().manual_seed(3)
-    table = torch.randn(3, 11, 4, generator=gen)
+    table = torch.randn(11, 3, 4, generator=gen)  # [N, G, E] as a MemoryState stores it
     idx = torch.randint(0, 11, (3, 5, 2), generator=gen)
-    out = gather_groups(table, idx)
+    out = gather_entries(table, idx)
     assert out.shape == (3, 5, 2, 4)
     for g in range(3):
         for q in range(5):
             for k in range(2):
-                assert torch.equal(out[g, q, k], table[g, idx[g, q, k]])
+                assert torch.equal(out[g, q, k], table[idx[g, q, k], g])
 
 
 def test_million_entry_bank_chunked_equals_brute_force():
@@ -96,10 +96,3 @@ def test_million_entry_bank_chunked_equals_brute_force():
         assert torch.equal(i, ref_i)
         assert torch.allclose(s.double(), ref_s, atol=1e-3)
 
-
-def test_gather_entries_equals_gather_groups_on_the_transposed_bank():
-    torch.manual_seed(0)
-    table = torch.randn(50, 3, 4)  # [N, G, E] as a MemoryState stores it
-    idx = torch.randint(0, 50, (3, 7, 5))
-    assert torch.equal(gather_entries(table, idx), gather_groups(table.transpose(0, 1), idx))
-    assert torch.equal(gather_entries(table, idx)[2, 4, 1], table[idx[2, 4, 1], 2])
