@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Trains the shipped default task folders (memgpt/tasks/defaults/*) with the project's own recipe:
 # `memgpt-task finetune` on the built-in offline datasets, on the default SmolLM2-135M backbone.
-# CPU run (2 cores): head-only probes on the frozen backbone for classify and qa (minutes each);
+# CPU run (2 cores): head-only probes on the frozen backbone for topic and spam (minutes each); qa: LoRA
+# on blocks 24-29 + span head (scripts/train_qa.py, ~40 min);
+# sentiment: LoRA on blocks 24-29 + head over cached lower blocks (scripts/train_classify.py, ~2 h);
 # LoRA adapters for translation and summarization (the long ones). Logs go to $LOGS (default /tmp/memgpt-train).
 # Usage: bash scripts/train_defaults.sh [topic|sentiment|spam|qa|translate ...]
 # The shipped translate-en-es adapter: MT_STEPS=3000 bash scripts/train_defaults.sh translate,
@@ -20,15 +22,16 @@ for what in "${@:-topic sentiment spam qa translate summarize}"; do for w in $wh
   topic) run classify-topic --task classify --data builtin:bbc-topic:train \
            --valid builtin:bbc-topic:valid -o $D/classify-topic --max-input-tokens 256 \
            --epochs 30 --batch-size 32 --lr 3e-3 --no-resume ;;
-  sentiment) run classify-sentiment --task classify --data builtin:sentiment:train --limit 8000 \
-           --valid builtin:sentiment:valid -o $D/classify-sentiment --max-input-tokens 96 \
-           --epochs 30 --batch-size 64 --lr 3e-3 --no-resume ;;
+  sentiment) echo "== classify-sentiment: python scripts/train_classify.py --dataset sentiment" | tee "$LOGS/classify-sentiment.log"
+           ( time python scripts/train_classify.py --dataset sentiment --out $D/classify-sentiment \
+               --threads 2 ) >> "$LOGS/classify-sentiment.log" 2>&1; tail -n 5 "$LOGS/classify-sentiment.log" ;;
   spam) run classify-spam --task classify --data builtin:sms-spam:train \
            --valid builtin:sms-spam:valid -o $D/classify-spam --max-input-tokens 96 \
            --epochs 30 --batch-size 64 --lr 3e-3 --no-resume ;;
-  qa) run qa --task qa --data builtin:bbc-cloze:train --limit 1200 \
-           --valid builtin:bbc-cloze:valid -o $D/qa --max-input-tokens 384 \
-           --epochs 10 --batch-size 16 --lr 2e-3 --no-resume ;;
+  qa) echo "== qa: python scripts/train_qa.py" | tee "$LOGS/qa.log"
+           ( time python scripts/train_qa.py --out $D/qa --wiki 2000 --bbc 400 --valid 199 --split 24 \
+               --rank 16 --epochs 2 --batch-size 16 --lr 0.0005 --train-tokens 160 --threads 2 \
+               --max-share 0.35 ) >> "$LOGS/qa.log" 2>&1; tail -n 5 "$LOGS/qa.log" ;;
   translate) run translate-en-es --task translate --data builtin:tatoeba-en-es:train \
            --valid builtin:tatoeba-en-es:valid -o $D/translate-en-es --adapter-kind lora \
            --rank 16 --adapt-layers ${MT_LAYERS:-14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29} --epochs 1 --max-steps ${MT_STEPS:-600} --batch-size 16 --lr 1e-3 --no-resume ;;
