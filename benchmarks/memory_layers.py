@@ -29,12 +29,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", default="benchmarks/results/memory-layers")
     args = ap.parse_args(argv)
     import torch
+    from perplexity_memory import wikitext_folder
 
     from memgpt.checkpoint import load_model, load_tokenizer
     from memgpt.memory_layers import DEFAULT_MEMORY, load_memory
     from memgpt.tasks.corpora import wikitext_heldout_articles
     from memgpt.training.memory import _closed, document_nll
-    from perplexity_memory import wikitext_folder
 
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()

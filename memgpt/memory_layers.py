@@ -40,7 +40,8 @@ def save_memory(model, path: str | os.PathLike, info: dict | None = None) -> Pat
     from memgpt.checkpoint import backbone_hash
     from memgpt.paths import atomic_write_bytes
 
-    tensors = {n: p.detach().float().contiguous().cpu() for n, p in memory_parameters(model).items()}
+    tensors = {n: p.detach().float().contiguous().cpu()
+               for n, p in memory_parameters(model).items()}
     if not tensors:
         raise ValueError("the model has no memory layers")
     meta = {"format": _FORMAT, "backbone_hash": backbone_hash(model),
@@ -60,7 +61,7 @@ def memory_info(path: str | os.PathLike) -> dict:
             meta = f.metadata() or {}
     except FileNotFoundError:
         raise
-    except Exception as e:  # malformed header, not safetensors at all
+    except Exception as e:  # noqa: BLE001  # malformed header, not safetensors at all
         raise ValueError(f"{path}: not a memory-weights file ({e})") from None
     if meta.get("format") != _FORMAT:
         raise ValueError(f"{path}: not a memory-weights file")
