@@ -29,11 +29,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", default="benchmarks/results/memory-layers")
     args = ap.parse_args(argv)
     import torch
-    from perplexity_memory import wikitext_folder
 
     from memgpt.checkpoint import load_model, load_tokenizer
     from memgpt.memory_layers import DEFAULT_MEMORY, load_memory
     from memgpt.tasks.corpora import wikitext_heldout_articles
+    from memgpt.tasks.data import wikitext_folder
     from memgpt.training.memory import _closed, document_nll
 
     torch.set_num_threads(args.threads)

@@ -115,16 +115,7 @@ def gates_open(model) -> bool:
                if n.endswith(".gate"))
 
 
-def windows(n: int, window: int) -> list[tuple[int, int, int]]:
-    """(start, end, first) per window: reads ``ids[start:end]``, scores tokens ``first+1..end-1``
-    (the plan of ``memgpt.perplexity``)."""
-    from memgpt.perplexity import _windows
-
-    return _windows(n, window)
-
-
 def read_windows(model, ids: list[int], window: int, *, max_entries: int | None = 8192,
-                 index: str | None = None,
                  on_window: Callable[[], None] | None = None) -> Iterator[dict]:
     """Read ``ids`` window by window through the memory layers; yields per window
     ``{"start", "end", "first", "logits" [T', V] for positions first..end-2, "hidden" [T', D]
@@ -138,6 +129,7 @@ def read_windows(model, ids: list[int], window: int, *, max_entries: int | None 
     import torch
 
     from memgpt.layers import MemoryState
+    from memgpt.perplexity import _windows
 
     layers = tuple(model.config.memory.layers)
     if not layers:
@@ -149,7 +141,7 @@ def read_windows(model, ids: list[int], window: int, *, max_entries: int | None 
     values: list[torch.Tensor] = []
     owned = 0  # tokens 0..owned-1 have bank entries
     bank_k = bank_v = None
-    for start, end, first in windows(len(ids), window):
+    for start, end, first in _windows(len(ids), window):
         if keys and start:
             bank_k, bank_v = torch.cat(keys, 1)[:, :start], torch.cat(values, 1)[:, :start]
             if max_entries is not None:
@@ -157,12 +149,6 @@ def read_windows(model, ids: list[int], window: int, *, max_entries: int | None 
         state = None
         if bank_k is not None and bank_k.shape[1]:
             state = MemoryState(bank_k, bank_v)
-            if index is not None:
-                from memgpt.index import BankIndex, choose_kind
-
-                kind = choose_kind(index, bank_k.shape[1])
-                if kind != "exact":
-                    state = MemoryState(bank_k, bank_v, BankIndex.build(bank_k, kind=kind))
         lo = first - start
         out = model(ids_t[start:end][None], memory=state, output_hidden_states=True,
                     num_logits=end - start - lo)

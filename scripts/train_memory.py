@@ -21,9 +21,8 @@ import sys
 import torch
 
 import memgpt
-from memgpt.fetch import fetch_package_file
-from memgpt.tasks.corpora import WIKITEXT_DIGEST, WIKITEXT_MEMBER, _articles
-from memgpt.tasks.data import DATASETS
+from memgpt.tasks.corpora import _articles
+from memgpt.tasks.data import wikitext_folder
 from memgpt.tasks.splits import _unit
 from memgpt.training.memory import train_memory
 
@@ -31,10 +30,7 @@ from memgpt.training.memory import train_memory
 def wikitext(split: str) -> list[dict]:
     if split not in ("train", "valid"):
         raise ValueError("only WikiText-2 train and valid are read for training")
-    card = DATASETS["wiki-qa"]
-    folder = fetch_package_file(card.package, card.version, card.archive_sha256,
-                                WIKITEXT_MEMBER, kind=card.kind, member_sha256=WIKITEXT_DIGEST)
-    raw = gzip.open(folder / f"{split}.raw.gz", "rt", encoding="utf-8").read()
+    raw = gzip.open(wikitext_folder() / f"{split}.raw.gz", "rt", encoding="utf-8").read()
     return sorted(_articles(raw, split, keep_title=True), key=lambda a: _unit(a["id"]))
 
 

@@ -20,9 +20,8 @@ import re
 import sys
 from pathlib import Path
 
-from memgpt.fetch import fetch_package_file
-from memgpt.tasks.corpora import WIKITEXT_DIGEST, WIKITEXT_MEMBER, wikitext_articles
-from memgpt.tasks.data import DATASETS, load_builtin
+from memgpt.tasks.corpora import wikitext_articles
+from memgpt.tasks.data import DATASETS, load_builtin, wikitext_folder
 from memgpt.tasks.qagen import clean_wikitext
 from memgpt.tasks.splits import _unit, split_of
 
@@ -31,11 +30,8 @@ _HEAD = re.compile(r"^ = = ([^=].*?) = = $", re.M)
 
 def wiki_sections(split: str) -> list[dict]:
     card = DATASETS["wiki-qa"]
-    folder = fetch_package_file(card.package, card.version, card.archive_sha256,
-                                WIKITEXT_MEMBER, kind=card.kind, member_sha256=WIKITEXT_DIGEST,
-                                progress=False)
     out = []
-    for art in wikitext_articles(folder, split):
+    for art in wikitext_articles(wikitext_folder(progress=False), split):
         if split == "valid" and split_of(art["title"], valid=card.valid, test=card.test) != "test":
             continue
         raw = art["text"]

