@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import git_revision
+from common import git_revision, memory_model_and_articles
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -28,19 +28,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default="benchmarks/results/memory-layers")
     args = ap.parse_args(argv)
-    import torch
-
-    from memgpt.checkpoint import load_model, load_tokenizer
-    from memgpt.memory_layers import DEFAULT_MEMORY, load_memory
-    from memgpt.tasks.corpora import wikitext_heldout_articles
-    from memgpt.tasks.data import wikitext_folder
     from memgpt.training.memory import _closed, document_nll
 
-    torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
-    model, tok = load_model("smollm2-135m"), load_tokenizer("smollm2-135m")
-    meta = load_memory(model, DEFAULT_MEMORY)
-    arts = wikitext_heldout_articles(wikitext_folder())[:args.test_articles]
+    model, tok, meta, arts = memory_model_and_articles(args.threads, args.test_articles)
     rows, tot = [], {"with": 0.0, "without": 0.0, "n": 0}
     for i, a in enumerate(arts):
         ids = tok.encode(a["text"])

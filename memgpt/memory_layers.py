@@ -144,8 +144,9 @@ def read_windows(model, ids: list[int], window: int, *, max_entries: int | None 
     for start, end, first in _windows(len(ids), window):
         if keys and start:
             bank_k, bank_v = torch.cat(keys, 1)[:, :start], torch.cat(values, 1)[:, :start]
-            if max_entries is not None:
-                bank_k, bank_v = bank_k[:, -max_entries:], bank_v[:, -max_entries:]
+            if max_entries is not None:  # the newest max_entries (0: none)
+                keep = bank_k.shape[1] - min(max_entries, bank_k.shape[1])
+                bank_k, bank_v = bank_k[:, keep:], bank_v[:, keep:]
         state = None
         if bank_k is not None and bank_k.shape[1]:
             state = MemoryState(bank_k, bank_v)
@@ -169,3 +170,36 @@ def read_windows(model, ids: list[int], window: int, *, max_entries: int | None 
                "bank": 0 if state is None else int(state.keys.shape[1])}
         if on_window is not None:
             on_window()
+
+
+def score_through_memory(model, ids: list[int], window: int, *, max_entries: int | None = 8192,
+                         batch_size: int = 1, on_window: Callable[[], None] | None = None):
+    """``memgpt.perplexity.score_tokens``'s result (same windows, same scored tokens), read
+    through the memory layers by :func:`read_windows`: each window also reads the bank of the
+    text before it. With every gate closed it equals ``score_tokens``. Windows run one at a time
+    (each reads what the earlier ones put in the bank): ``batch_size`` is not used."""
+    import numpy as np
+    import torch
+
+    from memgpt.perplexity import Scored
+
+    if len(ids) < 2:
+        raise ValueError("the text is too short: at least two tokens are needed")
+    if window > model.config.max_seq_len:
+        raise ValueError(f"--window {window} exceeds the model's {model.config.max_seq_len} "
+                         "positions")
+    n = len(ids)
+    logp = np.zeros(n - 1, dtype=np.float64)
+    keys = np.zeros((n - 1, model.config.d_model), dtype=np.float32)
+    start_of = np.zeros(n - 1, dtype=np.int64)
+    tgt_all = torch.tensor(ids)
+    with torch.inference_mode():
+        for w in read_windows(model, ids, window, max_entries=max_entries, on_window=on_window):
+            first, end = w["first"], w["end"]
+            lsm = torch.log_softmax(w["logits"].float(), -1)
+            tgt = tgt_all[first + 1:end].to(lsm.device)
+            logp[first:end - 1] = lsm.gather(-1, tgt[:, None])[:, 0].double().cpu().numpy()
+            keys[first:end - 1] = torch.nn.functional.normalize(
+                w["hidden"].float(), dim=-1).cpu().numpy()
+            start_of[first:end - 1] = w["start"]
+    return Scored(np.asarray(ids), logp, keys, start_of)

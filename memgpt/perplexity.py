@@ -164,16 +164,20 @@ def perplexity_of(logp: Iterable[float]) -> float:
 
 def perplexity(model, tokenizer, text: str | list[int], *, window: int = 256,
                cache: CacheSettings | None = DEFAULT_CACHE, batch_size: int = 8,
-               on_window: Callable[[], None] | None = None) -> dict:
+               on_window: Callable[[], None] | None = None,
+               scorer: Callable[..., Scored] | None = None) -> dict:
     """Perplexity of ``text`` (or its token ids) read with a ``window``-token context;
-    ``cache`` None: no memory.
+    ``cache`` None: no memory. ``scorer(model, ids, window, batch_size=, on_window=)`` reads the
+    windows (default :func:`score_tokens`; ``memgpt.memory_layers.score_through_memory`` reads
+    them through the trained memory layers).
 
     Returns:
         ``{"perplexity", "tokens", "window", "memory", "perplexity_without_memory"}`` —
         ``tokens`` is the number of scored tokens (all but the first).
     """
     ids = tokenizer.encode(text) if isinstance(text, str) else list(text)
-    scored = score_tokens(model, ids, window, batch_size=batch_size, on_window=on_window)
+    scored = (scorer or score_tokens)(model, ids, window, batch_size=batch_size,
+                                      on_window=on_window)
     base = perplexity_of(scored.logp)
     result = {"perplexity": base, "tokens": int(len(scored.logp)), "window": window,
               "memory": cache is not None}

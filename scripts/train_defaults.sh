@@ -4,8 +4,10 @@
 # CPU run (2 cores): head-only probes on the frozen backbone for topic and spam (minutes each); qa: LoRA
 # on blocks 24-29 + span head (scripts/train_qa.py, ~40 min);
 # sentiment: LoRA on blocks 24-29 + head over cached lower blocks (scripts/train_classify.py, ~2 h);
-# LoRA adapters for translation and summarization (the long ones). Logs go to $LOGS (default /tmp/memgpt-train).
-# Usage: bash scripts/train_defaults.sh [topic|sentiment|spam|qa|translate ...]
+# summarize (1-3 sentences): LoRA on every projection of blocks 16-29 over cached lower blocks, on the
+# written-summaries set (scripts/train_summary.py, ~1.5 h); LoRA adapters for translation and the
+# headline summarizer (the long ones). Logs go to $LOGS (default /tmp/memgpt-train).
+# Usage: bash scripts/train_defaults.sh [topic|sentiment|spam|qa|translate|summarize|headline ...]
 # The shipped translate-en-es adapter: MT_STEPS=3000 bash scripts/train_defaults.sh translate,
 # stopped by hand after the step-1000 checkpoint (CPU time ran out), then finished with the same
 # command plus `--max-steps 1001 --resume` (one more step, validation, saving the task folder);
@@ -18,7 +20,7 @@ LOGS=${LOGS:-/tmp/memgpt-train}
 mkdir -p "$LOGS"
 run() { local name=$1; shift; echo "== $name: memgpt-task finetune $*" | tee "$LOGS/$name.log"
         ( time memgpt-task finetune "$@" ) >> "$LOGS/$name.log" 2>&1; tail -n 5 "$LOGS/$name.log"; }
-for what in "${@:-topic sentiment spam qa translate summarize}"; do for w in $what; do case $w in
+for what in "${@:-topic sentiment spam qa translate summarize headline}"; do for w in $what; do case $w in
   topic) run classify-topic --task classify --data builtin:bbc-topic:train \
            --valid builtin:bbc-topic:valid -o $D/classify-topic --max-input-tokens 256 \
            --epochs 30 --batch-size 32 --lr 3e-3 --no-resume ;;
@@ -35,8 +37,11 @@ for what in "${@:-topic sentiment spam qa translate summarize}"; do for w in $wh
   translate) run translate-en-es --task translate --data builtin:tatoeba-en-es:train \
            --valid builtin:tatoeba-en-es:valid -o $D/translate-en-es --adapter-kind lora \
            --rank 16 --adapt-layers ${MT_LAYERS:-14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29} --epochs 1 --max-steps ${MT_STEPS:-600} --batch-size 16 --lr 1e-3 --no-resume ;;
-  summarize) run summarize --task summarize --data builtin:bbc-headline:train \
-           --valid builtin:bbc-headline:valid --valid-limit 100 -o ${SUM_OUT:-$D/summarize} --adapter-kind lora \
+  summarize) echo "== summarize: python scripts/train_summary.py" | tee "$LOGS/summarize.log"
+           ( time python scripts/train_summary.py --out $D/summarize --threads 2 ) \
+               >> "$LOGS/summarize.log" 2>&1; tail -n 5 "$LOGS/summarize.log" ;;
+  headline) run summarize-headline --task summarize --data builtin:bbc-headline:train \
+           --valid builtin:bbc-headline:valid --valid-limit 100 -o ${SUM_OUT:-$D/summarize-headline} --adapter-kind lora \
            --rank 16 --adapt-layers 14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29 \
            --epochs ${SUM_EPOCHS:-3} --batch-size 8 --lr 1e-3 --no-resume ;;
   *) echo "unknown: $w" >&2; exit 2 ;;

@@ -370,3 +370,17 @@ def test_memory_errors(run, tmp_path):
     assert_one_line_error(run("generate", "Hi", "--memory", str(tmp_path / "none")))
     assert_one_line_error(run("memory", "build", str(tmp_path / "none.txt"), "-o",
                               str(tmp_path / "b")))
+
+
+@pytest.mark.parametrize("style,folder", [("summary", "summarize"),
+                                          ("headline", "summarize-headline")])
+def test_summarize_style_picks_its_shipped_folder(weights, monkeypatch, style, folder):
+    """The shipped summarizers are tied to the SmolLM2 weights: on the tiny checkpoint each
+    style's folder is refused, by name, in one line."""
+    monkeypatch.setenv("MEMGPT_WEIGHTS", weights)
+    result = CliRunner().invoke(cli, ["summarize", "--style", style, TEXT_A],
+                                prog_name="memgpt-task")
+    assert result.exit_code != 0
+    err = result.stderr.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("error:")
+    assert f"defaults/{folder} was trained on another backbone" in err, err

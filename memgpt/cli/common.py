@@ -294,6 +294,39 @@ def runtime_options(f):
              "onnx when --export is given or an up-to-date cached export exists, else torch.")(f)
 
 
+def scale_options(f):
+    """``--workers N`` and ``--ray ADDRESS``, shared by the batch commands (``memgpt.scale``)."""
+    f = click.option("--ray", "ray_address", default=None, metavar="ADDRESS",
+                     help="Run the shards on a Ray cluster: local (start one here), auto (join "
+                          "the running one) or its address; --workers actors (default 2). Needs "
+                          "pip install 'memgpt[ray]'.")(f)
+    return click.option("--workers", type=click.IntRange(1, 256), default=None, metavar="N",
+                        help="Split the inputs among N worker processes (each loads the model "
+                             "once and gets threads/N threads); results come back in input "
+                             "order, the same as one process.")(f)
+
+
+def open_scaled(task: str, adapter: str, weights: str, device: str, runtime: str = "torch",
+                export_dir: str | None = None, *, workers: int | None = None,
+                ray_address: str | None = None, shard_size: int = 8):
+    """``open_task``, or a ``memgpt.scale.ShardedTask`` over it with --workers / --ray."""
+    local = open_task(task, adapter, weights, device, runtime, export_dir)
+    if not ray_address and (workers or 1) == 1:
+        return local
+    from memgpt.scale import ShardedTask
+    from memgpt.threads import effective_threads
+
+    n = workers or 2
+    # the workers open exactly what ran here: an export folder if one was chosen
+    folder = getattr(getattr(local, "graph", None), "folder", None)
+    args = {"task": task, "adapter": adapter, "weights": weights, "device": device,
+            "runtime": "onnx" if folder else "torch",
+            "export_dir": str(folder) if folder else None}
+    log.info("running on %d %s", n, "Ray actors" if ray_address else "worker processes")
+    return ShardedTask(local, open_task, args, workers=n, threads=effective_threads(),
+                       ray_address=ray_address, shard_size=shard_size)
+
+
 def open_task(task: str, adapter: str, weights: str, device: str, runtime: str = "torch",
               export_dir: str | None = None):
     """The task on the asked runtime: a ``TorchTask`` or an ``ExportedTask`` (same methods)."""

@@ -19,9 +19,10 @@ from memgpt.cli.common import (
     load_model_and_tokenizer,
     load_training_data,
     model_options,
-    open_task,
+    open_scaled,
     read_text,
     runtime_options,
+    scale_options,
     threads_option,
 )
 from memgpt.tasks.registry import task_def, task_names
@@ -110,7 +111,7 @@ def print_table(result: dict) -> None:
 
 def run_eval(task: str, data: str, adapter: str | None, labels: str, limit: int | None,
              batch_size: int, out: Path, runtime: str, export_dir: str | None, weights: str,
-             device: str) -> dict:
+             device: str, scale: dict | None = None) -> dict:
     """One evaluation: load the data, run the task, score it against the baselines, write the
     report to ``out``; returns the result (without its per-item rows)."""
     from memgpt.eval import report
@@ -124,13 +125,21 @@ def run_eval(task: str, data: str, adapter: str | None, labels: str, limit: int 
         name = data.split(":")[1] if data.startswith("builtin:") else ""
         adapter = d.datasets.get(name) or (
             classify_default(labels, task) if d.label_sets else d.default)
-    runner = open_task(task, adapter, weights, device, runtime, export_dir)
-    result = evaluate(runner, task, records, train=train, batch_size=batch_size)
+    runner = open_scaled(task, adapter, weights, device, runtime, export_dir,
+                         shard_size=batch_size, **(scale or {}))
+    try:
+        result = evaluate(runner, task, records, train=train, batch_size=batch_size)
+    finally:
+        if hasattr(runner, "close"):
+            runner.close()
     model_id, ident = model_identity(runner, adapter)
     result.update({"data": card, "runtime": runtime_info(runner), "model_id": model_id,
                    "model_hashes": ident, "settings": task_settings(runner),
                    "libraries": report.library_versions(), "run": report.run_info(),
                    "adapter": str(adapter)})
+    if getattr(runner, "workers", 0):
+        result["runtime"]["workers"] = runner.workers
+        result["runtime"]["ray"] = runner.ray_address
     write_eval(out, result)
     return result
 
@@ -188,11 +197,12 @@ def summary_markdown(summary: dict) -> str:
 @click.option("--batch-size", type=click.IntRange(1, 256), default=8, show_default=True)
 @click.option("-o", "--output", required=True, metavar="DIR",
               help="Report folder: results.json, results.md, predictions.jsonl, scores.png.")
+@scale_options
 @runtime_options
 @threads_option
 @model_options
-def eval_cmd(task, data, all_defaults, adapter, labels, limit, batch_size, output, runtime,
-             export_dir, weights, device, as_json):
+def eval_cmd(task, data, all_defaults, adapter, labels, limit, batch_size, output, workers,
+             ray_address, runtime, export_dir, weights, device, as_json):
     """Score a task on labelled data against baselines; write a reproducible report.
 
     \b
@@ -203,15 +213,17 @@ def eval_cmd(task, data, all_defaults, adapter, labels, limit, batch_size, outpu
       memgpt-task eval --defaults -o benchmarks/results/defaults
     """
     out = Path(output)
+    scale = {"workers": workers, "ray_address": ray_address}
     if all_defaults:
         if task or data or adapter or export_dir:
             raise click.UsageError("--defaults runs every shipped folder: drop --task, --data, "
                                    "--adapter and --export")
-        return _eval_defaults(limit, batch_size, out, runtime, weights, device, as_json)
+        return _eval_defaults(limit, batch_size, out, runtime, weights, device, as_json,
+                              scale)
     if not task or not data:
         raise click.UsageError("give --task and --data (or --defaults)")
     result = run_eval(task, data, adapter, labels, limit, batch_size, out, runtime, export_dir,
-                      weights, device)
+                      weights, device, scale)
     if as_json:
         emit_json({"output": str(out), "model": result["model"]["values"],
                    "baselines": {k: v["values"] for k, v in result["baselines"].items()}})
@@ -220,7 +232,8 @@ def eval_cmd(task, data, all_defaults, adapter, labels, limit, batch_size, outpu
         click.echo(f"report: {out}/results.md")
 
 
-def _eval_defaults(limit, batch_size, out: Path, runtime, weights, device, as_json) -> None:
+def _eval_defaults(limit, batch_size, out: Path, runtime, weights, device, as_json,
+                   scale=None) -> None:
     from memgpt.eval import report
 
     rows = []
@@ -228,7 +241,7 @@ def _eval_defaults(limit, batch_size, out: Path, runtime, weights, device, as_js
         dataset = data.split(":")[1] if data.startswith("builtin:") else Path(data).stem
         name = f"{Path(folder).name}-{dataset}"
         result = run_eval(task, data, folder, "", limit, batch_size, out / name, runtime, None,
-                          weights, device)
+                          weights, device, scale)
         rows.append(summary_row(result, Path(folder).name, f"{name}/results.json"))
         if as_json:
             emit_json({"output": str(out / name), **rows[-1]})
@@ -300,12 +313,17 @@ def bench_cmd(output, tasks, precisions, limit, speed, prompt_tokens, new_tokens
               help="Sharpness of the memory's similarity softmax [default: the shipped one].")
 @click.option("--max-entries", type=click.IntRange(1), default=None, metavar="N",
               help="Keep only the newest N memory entries [default: 8192].")
+@click.option("--memory-layers", is_flag=True,
+              help="Also read each window through the trained memory layers (the shipped memory "
+                   "weights of the default backbone): their bank holds the keys/values of the "
+                   "text before the window. Windows then run one at a time.")
 @click.option("--batch-size", type=click.IntRange(1, 256), default=8, show_default=True,
               help="Windows per forward pass.")
 @threads_option
 @model_options
 def perplexity_cmd(file: str, window: int, memory: bool, lam, theta, max_entries,
-                   batch_size: int, weights: str, device: str, as_json: bool) -> None:
+                   memory_layers: bool, batch_size: int, weights: str, device: str,
+                   as_json: bool) -> None:
     """Perplexity of a text (a file, stdin with -, or the text itself) read with a WINDOW-token
     context, with or without a memory of what left the window.
 
@@ -340,18 +358,32 @@ def perplexity_cmd(file: str, window: int, memory: bool, lam, theta, max_entries
                                                             ("max_entries", max_entries))
                                          if v is not None})
     model, tok = load_model_and_tokenizer(weights, device)
+    scorer = info = None
+    if memory_layers:
+        from memgpt.memory_layers import DEFAULT_MEMORY, load_memory, score_through_memory
+
+        info = load_memory(model, DEFAULT_MEMORY)["info"]
+        scorer = score_through_memory
     ids = tok.encode(text)
     with tqdm(total=windows_needed(len(ids), window), desc="perplexity", unit="window",
               disable=len(ids) <= window) as bar:
         result = perplexity(model, tok, ids, window=window, cache=cache,
-                            batch_size=batch_size, on_window=lambda: bar.update())
+                            batch_size=batch_size, on_window=lambda: bar.update(),
+                            scorer=scorer)
+    result["memory_layers"] = info
+    if memory_layers and "perplexity_without_memory" in result:
+        # what the cache adds on top of the memory layers (the window-only figure: --no-memory
+        # without --memory-layers)
+        result["perplexity_without_cache"] = result.pop("perplexity_without_memory")
     if as_json:
         emit_json(result)
         return
     line = (f"perplexity {result['perplexity']:.3f} over {result['tokens']} tokens (window "
-            f"{window}, memory {'on' if memory else 'off'})")
+            f"{window}, memory {'on' if memory else 'off'}"
+            f"{', memory layers on' if memory_layers else ''})")
     if memory:
-        line += f"; without memory {result['perplexity_without_memory']:.3f}"
+        line += (f"; without the cache {result['perplexity_without_cache']:.3f}" if memory_layers
+                 else f"; without memory {result['perplexity_without_memory']:.3f}")
     click.echo(line)
 
 

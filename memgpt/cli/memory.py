@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from memgpt.cli.common import (
+    RECORD_SUFFIXES,
     emit_json,
     load_bank,
     load_model_and_tokenizer,
@@ -286,5 +287,59 @@ def _token_search(bank_dir: str, query: str, k: int, weights: str, device: str,
             click.echo(f"{hit.source}:{hit.start}-{hit.end}\t{float(hit.score):.4f}")
             if text:
                 click.echo(f"    {text}")
+
+
+# ---------------------------------------------------------------------- qa --memory
+def read_questions(arg: str) -> list[str]:
+    """The questions of a .jsonl/.csv/.tsv file (a "question" field per row), or ``arg`` itself."""
+    import csv
+    import io
+
+    from memgpt.tasks.readers import DataError, _decode, _jsonl_rows
+
+    path = Path(arg)
+    suffix = path.suffix.lower()
+    if suffix not in RECORD_SUFFIXES:
+        if not arg.strip():
+            raise ValueError("the question is empty")
+        return [arg]
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {arg}")
+    text = _decode(path.read_bytes(), path)
+    if suffix == ".jsonl":
+        rows = list(_jsonl_rows(text, path))
+    else:
+        reader = csv.DictReader(io.StringIO(text, newline=""),
+                                delimiter="\t" if suffix == ".tsv" else ",")
+        rows = [(i, r) for i, r in enumerate(reader, 2)]
+    out = []
+    for line, row in rows:
+        q = row.get("question")
+        if not isinstance(q, str) or not q.strip():
+            raise DataError(f"{path}:{line}: 'question' is missing, empty or not a string")
+        out.append(q)
+    if not out:
+        raise DataError(f"{path}:1: no questions")
+    return out
+
+
+def qa_from_memory(question, memory_dir, top_passages, min_score, adapter, runtime, export_dir,
+               weights, device, as_json, **reader_kw):
+    """``qa --memory``: retrieve passages, read them, answer with the source file's offsets."""
+    from memgpt.cli.common import open_task
+    from memgpt.passages import answer_question
+
+    questions = read_questions(question)
+    index = load_passages(memory_dir)  # before the model: a bad bank fails fast
+    task = open_task("qa", adapter, weights, device, runtime, export_dir)
+    for q in questions:
+        a = answer_question(task, index, q, top_passages=top_passages, min_score=min_score,
+                            **reader_kw)
+        source = shown_path(a.path) if a.answer else None
+        if as_json:
+            emit_json({"answer": a.answer, "source": source, "start": a.start, "end": a.end,
+                       "score": a.score})
+        else:
+            click.echo(f"{a.answer}\t{source}:{a.start}-{a.end}" if a.answer else "")
 
 

@@ -25,10 +25,12 @@ from memgpt.cli.common import (
     input_path,
     is_file_arg,
     model_options,
+    open_scaled,
     open_task,
     read_inputs,
     read_text,
     runtime_options,
+    scale_options,
     threads_option,
 )
 
@@ -49,52 +51,70 @@ def read_documents(name: str) -> tuple[list[str], bool]:
     return [r["text"] for r in read_records(input_path(name), task="summarize")], True
 
 
+STYLES = {"summary": "summarize", "headline": "summarize-headline"}
+
+
 @click.command("summarize")
 @click.argument("file", metavar="TEXT|FILE|-")
+@click.option("--style", type=click.Choice(list(STYLES)), default="summary", show_default=True,
+              help="summary: 1-3 sentences on the whole text (up to 384 tokens read); "
+                   "headline: one line from the first 192 tokens.")
 @click.option("--max-new-tokens", type=click.IntRange(1, 4096), default=None,
-              help="Longest summary in tokens (default: the adapter's, 48).")
+              help="Longest summary in tokens (default: the adapter's: 120 summary, "
+                   "48 headline).")
 @click.option("--max-input-tokens", type=click.IntRange(16), default=None,
-              help="Longer input is truncated, with a warning (default: the adapter's, 192).")
-@click.option("--adapter", "adapter", default="summarize", show_default=True, metavar="NAME|DIR",
-              help="Task folder: the shipped default or a folder written by finetune.")
+              help="Longer input is truncated, with a warning (default: the adapter's: 384 "
+                   "summary, 192 headline).")
+@click.option("--adapter", "adapter", default=None, metavar="NAME|DIR",
+              help="Task folder: a shipped one or a folder written by finetune (default: the "
+                   "--style's shipped folder, summarize or summarize-headline).")
 @click.option("--batch-size", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Documents of a .jsonl file summarized together.")
+@scale_options
 @runtime_options
 @threads_option
 @model_options
-def summarize_cmd(file: str, max_new_tokens: int | None, max_input_tokens: int | None,
-                  adapter: str, batch_size: int, runtime: str, export_dir: str | None,
-                  weights: str, device: str, as_json: bool) -> None:
-    """Summarize a text, a UTF-8 text file or stdin (-): a one-line, headline-style summary.
+def summarize_cmd(file: str, style: str, max_new_tokens: int | None,
+                  max_input_tokens: int | None, adapter: str | None, batch_size: int,
+                  workers: int | None, ray_address: str | None, runtime: str,
+                  export_dir: str | None, weights: str, device: str, as_json: bool) -> None:
+    """Summarize a text, a UTF-8 text file or stdin (-) in 1-3 sentences (--style summary) or
+    one headline-style line (--style headline).
 
     The argument is a file if it exists or ends in .txt/.md/.jsonl/.csv/.tsv, else the text
     itself (see memgpt-task --help). A .jsonl file is read as one document per line
-    ({"text": ...}) and gives one summary per line. The shipped summarizer is a LoRA adapter
-    trained on BBC article -> headline pairs; it reads the first 192 tokens (--max-input-tokens)
-    and decodes greedily. --adapter DIR uses one trained by finetune; --runtime onnx /
-    --export DIR run an ONNX export (memgpt-task export).
+    ({"text": ...}) and gives one summary per line. The shipped summarizers are LoRA adapters
+    on the SmolLM2 backbone: `summarize` trained on hand-written 1-3 sentence summaries of
+    encyclopedia sections and news articles (the built-in written-summaries set),
+    `summarize-headline` on BBC article -> headline pairs. Decoding is greedy. --adapter DIR
+    uses one trained by finetune (then --style is not used); --runtime onnx / --export DIR run
+    an ONNX export (memgpt-task export).
 
     \b
     Examples:
       memgpt-task summarize article.txt
+      memgpt-task summarize article.txt --style headline
       cat article.txt | memgpt-task summarize - --max-new-tokens 60
       memgpt-task summarize articles.jsonl --json > summaries.jsonl
     """
+    adapter = adapter or STYLES[style]
     docs, is_jsonl = read_documents(file)
-    task = open_task("summarize", adapter, weights, device, runtime, export_dir)
-    stream = not as_json and not is_jsonl
-    for i in range(0, len(docs), batch_size):
-        outs = task.generate(docs[i:i + batch_size], max_new_tokens=max_new_tokens,
-                             max_input_tokens=max_input_tokens, batch_size=batch_size,
-                             on_text=SpacedStream() if stream else None)
+    task = open_scaled("summarize", adapter, weights, device, runtime, export_dir,
+                       workers=workers, ray_address=ray_address, shard_size=batch_size)
+    sharded = hasattr(task, "imap")
+    stream = not as_json and not is_jsonl and not sharded
+    kw = {"max_new_tokens": max_new_tokens, "max_input_tokens": max_input_tokens,
+          "batch_size": batch_size}
+    batches = [task.imap("generate", docs, kw)] if sharded else (
+        task.generate(docs[i:i + batch_size], on_text=SpacedStream() if stream else None, **kw)
+        for i in range(0, len(docs), batch_size))
+    for outs in batches:
         for o in outs:
             if as_json:
                 emit_json({"summary": o.text, "input_tokens": o.input_tokens,
                            "truncated": o.truncated, "seconds": o.seconds})
-            elif is_jsonl:
-                click.echo(o.text)
             else:
-                click.echo()
+                click.echo("" if stream else o.text)
 
 
 @click.command("translate")
@@ -111,11 +131,12 @@ def summarize_cmd(file: str, max_new_tokens: int | None, max_input_tokens: int |
                    "its wording is mixed into every decoding step (kNN-MT). Runs on torch.")
 @adapter_option("translate")
 @batch_option
+@scale_options
 @runtime_options
 @threads_option
 @model_options
-def translate_cmd(text, src, tgt, max_new_tokens, split, memory_dir, adapter, batch_size, runtime,
-                  export_dir, weights, device, as_json):
+def translate_cmd(text, src, tgt, max_new_tokens, split, memory_dir, adapter, batch_size, workers,
+                  ray_address, runtime, export_dir, weights, device, as_json):
     """Translate text (English → Spanish by default), sentence by sentence.
 
     TEXT is the text to translate; a .txt file or stdin (-) holds one input a line; a
@@ -143,8 +164,11 @@ def translate_cmd(text, src, tgt, max_new_tokens, split, memory_dir, adapter, ba
     if memory_dir is not None and (runtime == "onnx" or export_dir):
         raise click.UsageError("--memory reads the decoder's hidden states, which an export "
                                "does not give: drop --runtime onnx / --export")
-    task = open_task("translate", adapter, weights, device,
-                     "torch" if memory_dir is not None else runtime, export_dir)
+    if memory_dir is not None and (workers or ray_address):
+        raise click.UsageError("--memory runs in one process: drop --workers / --ray")
+    task = open_scaled("translate", adapter, weights, device,
+                       "torch" if memory_dir is not None else runtime, export_dir,
+                       workers=workers, ray_address=ray_address, shard_size=batch_size)
     memory = None
     if memory_dir is not None:
         from memgpt.tasks.registry import resolve_task
@@ -160,8 +184,9 @@ def translate_cmd(text, src, tgt, max_new_tokens, split, memory_dir, adapter, ba
     tokens: list[int] = []
 
     def run(pieces: list[str]) -> list[str]:
+        kw = {"memory": memory} if memory is not None else {}
         outs = task.generate(pieces, extra=language_fields(task.settings, src, tgt),
-                             max_new_tokens=max_new_tokens, batch_size=batch_size, memory=memory)
+                             max_new_tokens=max_new_tokens, batch_size=batch_size, **kw)
         tokens.extend(o.input_tokens for o in outs)
         return [o.text for o in outs]
 
@@ -190,11 +215,12 @@ def translate_cmd(text, src, tgt, max_new_tokens, split, memory_dir, adapter, ba
                    "averaged with the classifier's head when all their labels are its labels.")
 @adapter_option(None)
 @batch_option
+@scale_options
 @runtime_options
 @threads_option
 @model_options
-def classify_cmd(text, labels, examples_file, adapter, batch_size, runtime, export_dir, weights,
-                 device, as_json):
+def classify_cmd(text, labels, examples_file, adapter, batch_size, workers, ray_address, runtime,
+                 export_dir, weights, device, as_json):
     """Label texts with a shipped classifier or your own (--adapter DIR from finetune).
 
     TEXT is one text; a .txt file or stdin (-) holds one text a line; a .jsonl/.csv/.tsv file
@@ -211,12 +237,15 @@ def classify_cmd(text, labels, examples_file, adapter, batch_size, runtime, expo
       memgpt-task classify --examples examples.jsonl "The striker scored twice" --json
     """
     records, _ = read_inputs(text, "classify")
+    if examples_file is not None and (workers or ray_address):
+        raise click.UsageError("--examples runs in one process: drop --workers / --ray")
     if examples_file is not None:
         return _classify_by_examples([r["text"] for r in records], examples_file,
                                      adapter or classify_default(labels), batch_size, runtime,
                                      export_dir, weights, device, as_json)
-    task = open_task("classify", adapter or classify_default(labels), weights, device, runtime,
-                     export_dir)
+    task = open_scaled("classify", adapter or classify_default(labels), weights, device, runtime,
+                       export_dir, workers=workers, ray_address=ray_address,
+                       shard_size=batch_size)
     for r in task.classify([r["text"] for r in records], batch_size=batch_size):
         if as_json:
             emit_json({"label": r.label, "score": r.score, "scores": r.scores})
@@ -279,11 +308,12 @@ def _classify_by_examples(texts, examples_file, adapter, batch_size, runtime, ex
               help="Answer only when the span's probability is at least this; below it the "
                    "answer is empty (weak evidence: the context may not hold the answer).")
 @adapter_option("qa")
+@scale_options
 @runtime_options
 @threads_option
 @model_options
 def qa_cmd(question, context, memory_dir, top_passages, max_answer_tokens, stride, min_score,
-           adapter, runtime, export_dir, weights, device, as_json):
+           adapter, workers, ray_address, runtime, export_dir, weights, device, as_json):
     """Answer a question with a span of the context (extractive QA).
 
     With --context, QUESTION is the question. Without it, QUESTION is a .jsonl/.csv/.tsv file
@@ -308,7 +338,11 @@ def qa_cmd(question, context, memory_dir, top_passages, max_answer_tokens, strid
     if memory_dir is not None:
         if context is not None:
             raise click.UsageError("--memory and --context exclude each other")
-        return _qa_memory(question, memory_dir, top_passages, min_score, adapter, runtime,
+        if workers or ray_address:
+            raise click.UsageError("--memory runs in one process: drop --workers / --ray")
+        from memgpt.cli.memory import qa_from_memory
+
+        return qa_from_memory(question, memory_dir, top_passages, min_score, adapter, runtime,
                           export_dir, weights, device, as_json,
                           max_answer_tokens=max_answer_tokens, stride=stride)
     if min_score != min_score:  # FloatRange lets nan through
@@ -323,10 +357,13 @@ def qa_cmd(question, context, memory_dir, top_passages, max_answer_tokens, strid
         if not question.strip():
             raise ValueError("the question is empty")
         records = [{"context": ctx, "question": question}]
-    task = open_task("qa", adapter, weights, device, runtime, export_dir)
-    for r in records:
-        span = task.answer(r["question"], r["context"], max_answer_tokens=max_answer_tokens,
-                           stride=stride)
+    task = open_scaled("qa", adapter, weights, device, runtime, export_dir, workers=workers,
+                       ray_address=ray_address)
+    kw = {"max_answer_tokens": max_answer_tokens, "stride": stride}
+    spans = task.imap("answer_many", [(r["question"], r["context"]) for r in records], kw) \
+        if hasattr(task, "imap") else (task.answer(r["question"], r["context"], **kw)
+                                       for r in records)
+    for span in spans:
         if span.score < min_score:
             span = type(span)("", -1, -1, span.score)
         if as_json:
@@ -334,58 +371,3 @@ def qa_cmd(question, context, memory_dir, top_passages, max_answer_tokens, strid
                        "score": span.score})
         else:
             click.echo(span.answer)
-
-
-def read_questions(arg: str) -> list[str]:
-    """The questions of a .jsonl/.csv/.tsv file (a "question" field per row), or ``arg`` itself."""
-    import csv
-    import io
-
-    from memgpt.tasks.readers import DataError, _decode, _jsonl_rows
-
-    path = Path(arg)
-    suffix = path.suffix.lower()
-    if suffix not in RECORD_SUFFIXES:
-        if not arg.strip():
-            raise ValueError("the question is empty")
-        return [arg]
-    if not path.is_file():
-        raise FileNotFoundError(f"no such file: {arg}")
-    text = _decode(path.read_bytes(), path)
-    if suffix == ".jsonl":
-        rows = list(_jsonl_rows(text, path))
-    else:
-        reader = csv.DictReader(io.StringIO(text, newline=""),
-                                delimiter="\t" if suffix == ".tsv" else ",")
-        rows = [(i, r) for i, r in enumerate(reader, 2)]
-    out = []
-    for line, row in rows:
-        q = row.get("question")
-        if not isinstance(q, str) or not q.strip():
-            raise DataError(f"{path}:{line}: 'question' is missing, empty or not a string")
-        out.append(q)
-    if not out:
-        raise DataError(f"{path}:1: no questions")
-    return out
-
-
-def _qa_memory(question, memory_dir, top_passages, min_score, adapter, runtime, export_dir,
-               weights, device, as_json, **reader_kw):
-    """``qa --memory``: retrieve passages, read them, answer with the source file's offsets."""
-    from memgpt.cli.memory import load_passages, shown_path
-    from memgpt.passages import answer_question
-
-    questions = read_questions(question)
-    index = load_passages(memory_dir)  # before the model: a bad bank fails fast
-    task = open_task("qa", adapter, weights, device, runtime, export_dir)
-    for q in questions:
-        a = answer_question(task, index, q, top_passages=top_passages, min_score=min_score,
-                            **reader_kw)
-        source = shown_path(a.path) if a.answer else None
-        if as_json:
-            emit_json({"answer": a.answer, "source": source, "start": a.start, "end": a.end,
-                       "score": a.score})
-        else:
-            click.echo(f"{a.answer}\t{source}:{a.start}-{a.end}" if a.answer else "")
-
-

@@ -4,7 +4,8 @@
 ``memgpt.tasks.pipelines.TorchTask`` or a ``memgpt.export.runtime.ExportedTask``: same methods).
 Per task:
 
-* summarize: ROUGE-1/2/L/Lsum (rouge-score, stemmed); baseline lead sentence.
+* summarize: ROUGE-1/2/L/Lsum (rouge-score, stemmed); baselines the lead sentence and the
+  lead three sentences.
 * translate: BLEU and chrF (sacrebleu, every reference of an item); baselines copy-the-input and,
   when training pairs are given, a word-by-word dictionary learned from them.
 * classify: accuracy + macro-F1; baseline TF-IDF + logistic regression trained on the given
@@ -54,6 +55,9 @@ def predict(runner, task: str, records: Sequence[dict], *, batch_size: int = 8,
     out: list[str] = []
     start = time.perf_counter()
     step = 1 if task == "qa" else batch_size
+    shards = getattr(runner, "workers", 0)  # a memgpt.scale.ShardedTask: feed every worker
+    if shards:
+        step = getattr(runner, "shard_size", batch_size) * shards * 2
     cut = 0
     text_log = logging.getLogger("memgpt.tasks.text")  # one summary line, not one per input
     level = text_log.level
@@ -80,6 +84,9 @@ def _predict_chunk(runner, task: str, chunk: Sequence[dict], out: list[str]) -> 
     if task == "classify":
         out += [g.label for g in runner.classify([r["text"] for r in chunk],
                                                  batch_size=len(chunk))]
+    elif hasattr(runner, "answer_many"):
+        out += [a.answer for a in runner.answer_many([(r["question"], r["context"])
+                                                      for r in chunk])]
     else:
         out += [runner.answer(r["question"], r["context"]).answer for r in chunk]
     return 0
@@ -114,7 +121,9 @@ def baseline_predictions(task: str, records: Sequence[dict],
     """Each baseline's predictions on ``records`` (see the module docstring)."""
     texts = [r.get("text", "") for r in records]
     if task == "summarize":
-        return {"lead-1": baselines.lead_baseline(texts)}
+        # lead-1 is the baseline for one-line summaries, lead-3 for multi-sentence ones
+        return {"lead-1": baselines.lead_baseline(texts),
+                "lead-3": baselines.lead_baseline(texts, n_sentences=3)}
     if task == "translate":
         out = {"copy input": baselines.copy_baseline(texts)}
         if train:

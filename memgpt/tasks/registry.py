@@ -67,7 +67,8 @@ class TaskDef:
 TASK_DEFS: dict[str, TaskDef] = {d.name: d for d in (
     TaskDef("summarize", inputs=("text",), target="summary", head="lm", graph="decoder",
             metrics=("rouge",), values=("rouge1", "rouge2", "rougeL", "rougeLsum"),
-            main_metric="rougeL", default="summarize", datasets={"bbc-headline": "summarize"},
+            main_metric="rougeL", default="summarize",
+            datasets={"written-summaries": "summarize", "bbc-headline": "summarize-headline"},
             bench="bbc-headline",
             prompt="Summarize the following text in two or three sentences.\n\n{text}"),
     TaskDef("translate", inputs=("text",), target="translation", head="lm", graph="decoder",
@@ -134,8 +135,9 @@ def resolve_task(name_or_path: str | os.PathLike) -> Path:
         return shipped
     if path.exists():
         raise ValueError(f"{path}: not a task folder (expected a folder with task.json)")
+    names = sorted(p.parent.name for p in DEFAULTS_DIR.glob("*/task.json"))
     raise FileNotFoundError(f"no task folder or shipped default named {str(name_or_path)!r} "
-                            f"(shipped: {', '.join(sorted(set(defaults.values())))})")
+                            f"(shipped: {', '.join(names)})")
 
 
 def task_folder_hash(folder: str | os.PathLike) -> str:

@@ -21,6 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
@@ -84,9 +85,12 @@ class UpperModel(nn.Module):
         self.backbone, self.head, self.split, self.kind = backbone, head, split, kind
 
     def forward(self, feat: torch.Tensor, mask: torch.Tensor):
-        """feat [B, T, D] cached states, mask [B, T] -> span (start, end) [B, T] or logits."""
+        """feat [B, T, D] cached states, mask [B, T] -> span (start, end) [B, T], class logits
+        [B, L], or (lm) the final hidden states [B, T, D]."""
         x = run_blocks(self.backbone, feat, self.split, self.backbone.config.n_layers)
         x = self.backbone.norm(x)
+        if self.kind == "lm":
+            return x
         if self.kind == "classify":
             return self.head(x, mask)
         start, end = self.head(x)
@@ -102,6 +106,11 @@ def _collate(batch: list[dict]) -> dict:
         n = b["feat"].shape[0]
         feat[i, :n], mask[i, :n] = b["feat"].float(), 1
     out = {"feat": feat, "mask": mask}
+    if "labels" in batch[0]:
+        labels = torch.full((len(batch), width), -100, dtype=torch.long)
+        for i, b in enumerate(batch):
+            labels[i, :len(b["labels"])] = torch.tensor(b["labels"])
+        out["labels"] = labels
     for key in ("label", "start", "end"):
         if key in batch[0]:
             out[key] = torch.tensor([b[key] for b in batch])
@@ -110,6 +119,12 @@ def _collate(batch: list[dict]) -> dict:
 
 def _loss(model: UpperModel, batch: dict) -> torch.Tensor:
     out = model(batch["feat"], batch["mask"])
+    if model.kind == "lm":
+        # next-token loss on the target positions only; the [V, D] projection runs only there
+        target = batch["labels"][:, 1:]
+        keep = target != -100
+        logits = F.linear(out[:, :-1][keep], model.backbone.output_weight())
+        return F.cross_entropy(logits.float(), target[keep])
     if model.kind == "classify":
         return classification_loss(out, batch["label"])
     return span_loss(out[0], out[1], batch["start"], batch["end"])
@@ -117,11 +132,15 @@ def _loss(model: UpperModel, batch: dict) -> torch.Tensor:
 
 @torch.no_grad()
 def _metric(model: UpperModel, data: list[dict], batch_size: int = 16) -> float:
-    """Accuracy (classify) or mean token-overlap F1 of the best span in the context (qa)."""
+    """Accuracy (classify), mean token-overlap F1 of the best span in the context (qa), or
+    minus the mean target-token loss (lm)."""
     total = 0.0
     for i in range(0, len(data), batch_size):
         chunk = data[i:i + batch_size]
         batch = _collate(chunk)
+        if model.kind == "lm":
+            total -= float(_loss(model, batch)) * len(chunk)
+            continue
         out = model(batch["feat"], batch["mask"])
         if model.kind == "classify":
             total += float((out.argmax(-1) == batch["label"]).sum())
@@ -144,7 +163,8 @@ def finetune_upper(backbone: MemGPT, tok, spec: TaskSpec, examples: list[dict],
     """Train LoRA on every projection of blocks ``split..`` plus the head; save the folder.
 
     Args:
-        examples, valid_examples: from ``recipes.make_examples`` (qa or classify).
+        examples, valid_examples: from ``recipes.make_examples`` (qa, classify, or summarize /
+            translate: prompt + target ids with ``labels``; the head is the tied LM output).
         split: first adapted block; blocks below it run once per example (``cache_prefix``).
         rank: LoRA rank (alpha = 2 * rank).
     """

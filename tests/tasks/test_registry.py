@@ -25,7 +25,7 @@ OLD_FIELDS = {"translate": (("text",), "translation"), "classify": (("text",), "
 OLD_MAIN = {"summarize": "rougeL", "translate": "bleu", "classify": "accuracy", "qa": "f1"}
 OLD_GRAPH = {"summarize": "decoder", "translate": "decoder", "classify": "classifier",
              "qa": "span"}
-OLD_BENCH = {"summarize": ("bbc-headline", "summarize"),
+OLD_BENCH = {"summarize": ("bbc-headline", "summarize-headline"),
              "translate": ("tatoeba-en-es", "translate-en-es"),
              "classify": ("bbc-topic", "classify-topic"), "qa": ("wiki-qa", "qa")}
 OLD_CLASSIFY_OF_DATASET = {"bbc-topic": "topic", "sentiment": "sentiment", "sms-spam": "spam"}

@@ -56,3 +56,37 @@ def test_finetune_upper_learns_and_saves_a_loadable_task_folder(tmp_path, tiny_m
                    records[2]["context"])
     assert after == before
     assert records[2]["context"][after.start:after.end] == after.answer
+
+
+def test_finetune_upper_trains_a_generation_task_on_its_targets_only(tmp_path, tiny_model,
+                                                                     tiny_tokenizer):
+    from dataclasses import replace
+
+    from memgpt.tasks.pipelines import TorchTask
+    from memgpt.tasks.upper import _collate, _loss
+
+    torch.manual_seed(0)
+    spec = default_spec("summarize", d_model=tiny_model.config.d_model, adapter=True)
+    spec = replace(spec, adapter=None, generation={"max_new_tokens": 4})
+    records = [{"id": str(i), "text": f"the cat sat on mat number {i}.", "summary": "a cat"}
+               for i in range(16)]
+    examples = make_examples(spec, tiny_tokenizer, records)
+    assert all(ex["labels"][0] == -100 and ex["labels"][-1] != -100 for ex in examples)
+    config = TrainConfig(epochs=20, batch_size=8, lr=2e-2, seed=0, patience=100)
+    spec, model, result = finetune_upper(
+        tiny_model, tiny_tokenizer, spec, examples, examples[:4], split=1, rank=4,
+        config=config, task_dir=tmp_path / "sum", work_dir=tmp_path / "sum.work",
+        progress=False)
+    assert result.losses[-1] < result.losses[0] - 1.0
+    assert spec.head.kind == "lm" and "up_proj" in spec.adapter.targets
+    # the loss covers only the target: changing a prompt-position label changes nothing
+    feats = cache_prefix(tiny_model, [examples[0]["ids"]], 1, pad_id=0, progress=False)
+    upper = UpperModel(tiny_model, None, 1, "lm")
+    batch = _collate([{"feat": feats[0], "labels": examples[0]["labels"]}])
+    assert batch["labels"].shape == batch["mask"].shape
+    with torch.no_grad():
+        loss = float(_loss(upper, batch))
+    assert 0 < loss < result.losses[0]
+    loaded_spec, loaded = load_task(tmp_path / "sum", tiny_model)
+    out = TorchTask(loaded_spec, loaded, tiny_tokenizer).generate([records[3]["text"]])
+    assert out[0].text.strip()
