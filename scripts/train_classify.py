@@ -38,6 +38,8 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--lr", type=float, default=4e-4)
     ap.add_argument("--max-input-tokens", type=int, default=96)
+    ap.add_argument("--no-bf16", dest="bf16", action="store_false",
+                    help="fp32 training (bf16 autocast is ~1.6x faster on AVX512-BF16 CPUs)")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -50,7 +52,8 @@ def main() -> None:
     spec = default_spec("classify", d_model=model.config.d_model, labels=labels)
     spec = replace(spec, max_input_tokens=args.max_input_tokens)
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                         warmup_steps=20, patience=1, seed=0, save_every=50, log_every=10)
+                         bf16=args.bf16, warmup_steps=20, patience=1, seed=0, save_every=50,
+                         log_every=10)
     rev = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout
     start = time.time()
     spec, _, result = finetune_upper(
@@ -59,7 +62,7 @@ def main() -> None:
         work_dir=args.out + ".work",
         info={"command": "python scripts/train_classify.py " + " ".join(
                   f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
-                  if v is not None),
+                  if v is not None and k != "bf16") + ("" if args.bf16 else " --no-bf16"),
               "data": {"train": f"{args.dataset}:train[:{args.limit or len(train)}]",
                        "valid": f"{args.dataset}:valid[:{args.valid}]"},
               "train_records": len(train), "train_config": config.__dict__,

@@ -120,7 +120,8 @@ def test_notes_are_cited(run, tmp_path):
 
 def test_onnx_runtime_from_an_export(run, tiny_weights_dir, tmp_path):
     exp = tmp_path / "chat-export"
-    r = CliRunner().invoke(cli, ["export", "--task", "chat", "-o", str(exp), "--json"],
+    r = CliRunner().invoke(cli, ["export", "--task", "chat", "--precision", "fp32", "-o", str(exp),
+                                 "--json"],
                            prog_name="memgpt-task")
     assert r.exit_code == 0, r.output
     torch_rows = rows(run("--json", "--runtime", "torch", input=TURNS))

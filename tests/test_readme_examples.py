@@ -29,11 +29,10 @@ MISS = "a known miss of the shipped default (README Status): strict, so a fix sh
 
 
 @pytest.mark.parametrize("args,check", [
-    pytest.param(["translate", "Where is the train station?"],
-                 lambda out: "estación" in out.lower() and "tren" in out.lower(),
-                 marks=pytest.mark.xfail(strict=True, reason=MISS)),  # "la trama de la estación"
+    (["translate", "Where is the train station?"],  # "¿Dónde está el estación de tren?"
+     lambda out: "dónde" in out.lower() and "estación de tren" in out.lower()),
     pytest.param(["translate", "Good morning"], lambda out: "buenos días" in out.lower(),
-                 marks=pytest.mark.xfail(strict=True, reason=MISS)),  # "¡Buena hora!"
+                 marks=pytest.mark.xfail(strict=True, reason=MISS)),  # "¡Buena mañana!"
     (["classify", "I loved it"], lambda out: out.startswith("positive")),
     (["classify", "--labels", "spam", "Free entry! Reply WIN to get your free ringtone"],
      lambda out: out.startswith("spam")),

@@ -15,7 +15,7 @@ from memgpt.export import specs
 from memgpt.paths import cache_dir
 from memgpt.tasks.registry import CHAT_TASK, resolve_task, task_folder_hash
 
-PREFERENCE = ("fp32", "int8w", "int8", "int4", "fp16")
+PREFERENCE = ("int8w", "fp32", "int8", "int4", "fp16")  # the default export first
 
 
 def export_dir(task: str | os.PathLike, precision: str) -> Path:

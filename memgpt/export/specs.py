@@ -36,7 +36,11 @@ PRECISIONS = ("fp32", "fp16", "int8", "int8w", "int4")
 # before the first difference, labels, answer spans), else nothing is written unless the caller
 # lowers min_agreement (the bench does: it measures the task-metric delta itself).
 TOLERANCE = {"fp32": 1e-4, "fp16": None, "int8": None, "int8w": None, "int4": None}
-MIN_AGREEMENT = 0.9
+# 0.5: a near-tie flip early in one output costs that input most of its share. Measured on the
+# shipped defaults, int8w agreed 0.87 (translator) and 0.64 (summarizer) while their test scores
+# matched fp32 (BLEU 24.58 vs 24.60, ROUGE-L 34.20 vs 34.13); int8 agreed 0.36 on the summarizer.
+# The gate catches broken exports; the task-metric delta is measured by eval / bench.
+MIN_AGREEMENT = 0.5
 AGREEMENT_SAMPLE = 8
 
 

@@ -36,7 +36,7 @@ class TrainConfig:
         seed: seeds the global RNGs at a fresh start and the per-epoch data order.
         log_every: optimizer steps between ``train_log.jsonl`` lines.
         save_every: optimizer steps between checkpoints (one is also written at each epoch end).
-        bf16: bfloat16 autocast (CUDA only; ignored on CPU).
+        bf16: bfloat16 autocast (CUDA, or a CPU: fast where it has bf16 instructions).
         clip_norm: gradient-norm clip; None: off.
     """
 

@@ -70,7 +70,7 @@ def test_eval_writes_a_reproducible_report(setup, task, data):
 
 def test_eval_on_onnx_matches_torch(setup):
     d, folders, env = setup
-    assert invoke(env, "export", "--task", str(folders["classify"]), "-o",
+    assert invoke(env, "export", "--task", str(folders["classify"]), "--precision", "fp32", "-o",
                   str(d / "exp")).exit_code == 0
     res = {}
     for rt, extra in (("torch", ["--runtime", "torch"]), ("onnx", ["--export", str(d / "exp")])):

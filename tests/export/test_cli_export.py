@@ -28,7 +28,7 @@ def setup(make_task_folder, tmp_path_factory, tiny_weights_dir):
 
 def test_export_then_run_from_the_folder_gives_the_torch_result(setup):
     d, folder, env = setup
-    r = invoke(env, "export", "--task", str(folder), "-o", str(d / "out"))
+    r = invoke(env, "export", "--task", str(folder), "--precision", "fp32", "-o", str(d / "out"))
     assert r.exit_code == 0, r.output
     assert "validation: passed" in r.stdout and "labels equal on the sample: yes" in r.stdout
     texts = ["good stuff", "bad stuff"]
@@ -77,7 +77,8 @@ def test_auto_runtime_uses_the_cached_export_until_the_task_folder_changes(setup
     r = invoke(env, "export", "--task", str(mine), "--json")
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)["output"]
-    assert out.startswith(env["MEMGPT_CACHE"]) and out.endswith("mine-fp32")
+    # the default precision is the recommended int8w
+    assert out.startswith(env["MEMGPT_CACHE"]) and out.endswith("mine-int8w")
     # With a bad --weights, only the ONNX path can succeed: auto must have picked the export.
     broken = {**env, "MEMGPT_WEIGHTS": str(tmp_path / "no-such-weights")}
     r = invoke(broken, "classify", "--adapter", str(mine), "hello")
@@ -118,8 +119,8 @@ def test_export_prints_the_agreement_of_a_quantized_export(setup):
                "0", "-o", str(d / "q8"))
     assert r.exit_code == 0, r.output
     assert "labels agree with torch on" in r.stdout and "(tolerance 0%)" in r.stdout
-    bad = invoke(env, "export", "--task", str(folder), "--min-agreement", "0.5", "-o",
-                 str(d / "never"))
+    bad = invoke(env, "export", "--task", str(folder), "--precision", "fp32",
+                 "--min-agreement", "0.5", "-o", str(d / "never"))
     assert bad.exit_code == 2 and "quantized precisions" in bad.output
     assert invoke(env, "export", "--task", str(folder), "--precision", "int8",
                   "--min-agreement", "2", "-o", str(d / "never")).exit_code == 2

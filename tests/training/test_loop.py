@@ -68,6 +68,22 @@ def test_training_reduces_loss(tmp_path):
     assert set(load_file(tmp_path / "best.safetensors")) == set(trainable(model))
 
 
+def test_bf16_autocast_runs_on_cpu_and_learns(tmp_path):
+    """bf16=True autocasts on a CPU too (the matmuls run in bfloat16, the weights stay fp32):
+    the first step's loss differs from fp32's, training still learns, weights saved fp32."""
+    cfg = replace(BASE, epochs=1, max_steps=16, batch_size=8, grad_accum=1, lr=1e-2,
+                  warmup_steps=0)
+    kw = dict(loss_fn=loss_fn, train_data=make_data(32), collate=collate, progress=False)
+    fp32 = train(make_task(), config=cfg, out_dir=tmp_path / "fp32", **kw)
+    model = make_task()
+    bf16 = train(model, config=replace(cfg, bf16=True), out_dir=tmp_path / "bf16", **kw)
+    assert bf16.losses[0] != fp32.losses[0]
+    assert sum(bf16.losses[-4:]) / 4 < 0.5 * bf16.losses[0]
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    saved = load_file(tmp_path / "bf16" / "best.safetensors")
+    assert all(t.dtype == torch.float32 for t in saved.values())
+
+
 def test_a_finished_max_steps_run_can_be_extended_mid_epoch(tmp_path):
     """Stopping at max_steps inside an epoch keeps the data position: a larger max_steps later
     continues the same epoch (4 steps per epoch here: 6 = one epoch and a half)."""
