@@ -67,6 +67,12 @@ def main() -> None:
                        "valid": "written-summaries:valid"},
             "train_records": len(train), "valid_records": len(valid),
             "train_config": config.__dict__, "code_revision": rev.strip()}
+    run(model, tok, spec, train, valid, args, config, info, start)
+
+
+def run(model, tok, spec, train, valid, args, config, info: dict, start: float) -> None:
+    """Train (or, with --finish, only write the folder) and print a one-line JSON summary; shared
+    with scripts/train_translate.py."""
     if args.finish:
         return finish(model, spec, args, info)
     spec, _, result = finetune_upper(

@@ -13,19 +13,17 @@ same command); ``--finish`` writes the folder from OUT.work's best weights witho
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import subprocess
 import time
 from dataclasses import replace
 
 import torch
-from train_summary import finish
+from train_summary import run
 
 import memgpt
 from memgpt.tasks.data import load_builtin
-from memgpt.tasks.recipes import default_spec, make_examples
-from memgpt.tasks.upper import finetune_upper
+from memgpt.tasks.recipes import default_spec
 from memgpt.training import TrainConfig
 
 
@@ -75,15 +73,7 @@ def main() -> None:
                      "valid": f"tatoeba-en-es:valid (sample of {len(valid)}, seed 1)"},
             "train_records": len(train), "valid_records": len(valid),
             "train_config": config.__dict__, "code_revision": rev.strip()}
-    if args.finish:
-        return finish(model, spec, args, info)
-    spec, _, result = finetune_upper(
-        model, tok, spec, make_examples(spec, tok, train), make_examples(spec, tok, valid),
-        split=args.split, rank=args.rank, config=config, task_dir=args.out,
-        work_dir=args.out + ".work", info=info)
-    print(json.dumps({"out": args.out, "steps": result.steps, "epochs": result.epochs_run,
-                      "best_valid": result.best_metric,
-                      "minutes": round((time.time() - start) / 60, 1)}))
+    run(model, tok, spec, train, valid, args, config, info, start)
 
 
 if __name__ == "__main__":
