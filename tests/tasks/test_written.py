@@ -75,3 +75,64 @@ def test_shipped_summaries_are_well_formed():
             assert not r["id"].startswith("wikitext-test")
             ids.add(r["id"])
     assert len(ids) == 1621  # no document twice, none in both train and test
+
+
+def test_written_qa_rebuilds_contexts_and_exact_spans(tmp_path, monkeypatch):
+    wiki, bbc = _wiki(tmp_path / "wiki"), _bbc(tmp_path / "bbc")
+    card = D.DATASETS["bbc-headline"]  # what the written-qa parser passes
+    section = W.wiki_sections(wiki, "train")[0]
+    valid_section = W.wiki_sections(wiki, "valid")[0]
+    doc = W.bbc_documents(W._parse_bbc(bbc, card), "train")[0]
+    qa = tmp_path / "qa"
+    qa.mkdir()
+    train = [{"id": section["id"], "question": "Where was Ann Roe born?", "answer": "Leeds",
+              "qtype": "where"},
+             {"id": section["id"], "question": "When did the second opening happen?",
+              "answer": "1932", "qtype": "when", "occurrence": 1},
+             {"id": doc["id"], "question": "When did the phone sell well?", "answer": "March",
+              "qtype": "when"}]
+    valid = [{"id": valid_section["id"], "question": "Why was the bridge shut?",
+              "answer": "because of a flood", "qtype": "why"}]
+    for name, rows in (("train", train), ("valid", valid)):
+        (qa / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    monkeypatch.setattr(W, "QUESTIONS", qa)
+    out = W.written_qa(bbc, card, wiki)
+    assert [len(out[s]) for s in ("train", "valid", "test")] == [3, 1, 0]
+    for r in out["train"] + out["valid"]:
+        (a,) = r["answers"]
+        assert r["context"][a["start"]:a["start"] + len(a["text"])] == a["text"]
+    second = out["train"][1]["answers"][0]["start"]
+    assert second == out["train"][1]["context"].find("1932", out["train"][1]["context"]
+                                                     .find("1932") + 1)
+    assert out["valid"][0]["source"] == "wikitext-valid"
+    # "Lee" is inside "Leeds": not a whole-word span
+    (qa / "train.jsonl").write_text(json.dumps({**train[0], "answer": "Lee"}) + "\n")
+    with pytest.raises(ValueError, match="not a whole-word span"):
+        W.written_qa(bbc, card, wiki)
+    (qa / "train.jsonl").write_text(json.dumps({**train[0], "id": "wikitext-train:No#0:X"})
+                                    + "\n")
+    with pytest.raises(ValueError, match="no document for id"):
+        W.written_qa(bbc, card, wiki)
+
+
+def test_word_occurrences_respect_word_boundaries():
+    text = "Leeds and Lee, and Lee-born Leeward"
+    assert W.word_occurrences(text, "Lee") == [10, 19]
+    assert W.word_occurrences(text, "") == []
+    assert W.word_occurrences(text, "Leeds and Lee") == [0]
+
+
+def test_shipped_questions_are_well_formed():
+    qtypes = {"who", "what", "when", "where", "which", "how many", "how much", "why", "how"}
+    for name, sources in (("train", ("wikitext-train:", "business/", "entertainment/",
+                                     "politics/", "sports/", "tech/")),
+                          ("valid", ("wikitext-valid:",))):
+        with open(W.QUESTIONS / f"{name}.jsonl", encoding="utf-8") as f:
+            rows = [json.loads(line) for line in f if line.strip()]
+        assert len(rows) > {"train": 4000, "valid": 200}[name]
+        assert len({(r["id"], r["question"]) for r in rows}) == len(rows)
+        for r in rows:
+            assert set(r) <= {"id", "question", "answer", "qtype", "occurrence"}
+            assert r["id"].startswith(sources) and r["qtype"] in qtypes
+            assert r["question"].endswith("?") and r["answer"] == r["answer"].strip()
+            assert r["answer"].lower() not in r["question"].lower()
