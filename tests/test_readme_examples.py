@@ -40,9 +40,7 @@ MISS = "a known miss of the shipped default (README Status): strict, so a fix sh
       "the league on Saturday."], lambda out: out.startswith("sport")),
     (["qa", "--context", MUSEUM, "Who founded the museum?"], lambda out: out == "Clara Webb"),
     (["qa", "--context", MUSEUM, "When was the museum founded?"], lambda out: out == "1921"),
-    pytest.param(["qa", "--context", MUSEUM, "Who is the director?"],
-                 lambda out: out == "Tomas Reyes",
-                 marks=pytest.mark.xfail(strict=True, reason=MISS)),  # answers "340"
+    (["qa", "--context", MUSEUM, "Who is the director?"], lambda out: out == "Tomas Reyes"),
     (["qa", "--context", MUSEUM, "How many model ships does the museum hold?"],
      lambda out: out == "340"),
 ])
